@@ -1,0 +1,141 @@
+"""Leaderboard figures (seaborn on matplotlib's Agg canvas, no pyplot state).
+
+Figures are built on ``matplotlib.figure.Figure`` objects directly, so no global backend or interactive state
+is touched; styles are applied with seaborn context managers, not ``set_theme``. PNGs are written at a fixed
+dpi with the "Software" metadata removed, so repeated runs give the same pixels on one machine (byte
+identity of PNGs is not promised across matplotlib versions; the markdown is what must be byte-identical).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+DPI = 100
+PALETTE = "colorblind"
+
+
+def accuracy_figure(rows: pd.DataFrame, title: str, ylabel: str = "accuracy (%)") -> Figure:
+    """Grouped bars of a metric per method row (x) and dataset (colour) with asymmetric error bars.
+
+    ``rows`` columns: ``label`` (method row), ``dataset``, ``value``, ``low``, ``high`` (error-bar ends: the
+    95 % CI, or mean ± std over seeds; NaN where there is none). Row and dataset order is the sorted order.
+    """
+    labels = sorted(rows["label"].unique())
+    datasets = sorted(rows["dataset"].unique())
+    colours = sns.color_palette(PALETTE, n_colors=max(1, len(datasets)))
+    width = 0.8 / max(1, len(datasets))
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
+        fig = Figure(figsize=(max(4.0, 1.2 * len(labels) + 2.0), 4.0), dpi=DPI)
+        ax = fig.subplots()
+        for j, (dataset, colour) in enumerate(zip(datasets, colours, strict=False)):
+            sub = rows[rows["dataset"] == dataset].set_index("label")
+            xs, ys, err_lo, err_hi = [], [], [], []
+            for i, label in enumerate(labels):
+                if label not in sub.index:
+                    continue
+                row = sub.loc[label]
+                xs.append(i - 0.4 + width * (j + 0.5))
+                ys.append(float(row["value"]))
+                err_lo.append(
+                    max(0.0, float(row["value"]) - float(row["low"])) if np.isfinite(row["low"]) else 0.0
+                )
+                err_hi.append(
+                    max(0.0, float(row["high"]) - float(row["value"])) if np.isfinite(row["high"]) else 0.0
+                )
+            ax.bar(xs, ys, width=width * 0.95, color=colour, label=dataset)
+            ax.errorbar(xs, ys, yerr=[err_lo, err_hi], fmt="none", ecolor="black", elinewidth=1, capsize=3)
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, rotation=30, ha="right")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(0, 100 if "%" in ylabel else None)
+        ax.set_title(title, fontsize="medium")
+        if datasets:
+            ax.legend(title="dataset", fontsize="small")
+        fig.tight_layout()
+    return fig
+
+
+def hop_histogram_figure(rows: pd.DataFrame, title: str) -> Figure:
+    """Share of space-group predictions at each subgroup-graph hop distance, one bar colour per method row.
+
+    ``rows`` columns: ``label`` (method row), ``hop`` (int, 0 = correct), ``share`` (% of predictions).
+    """
+    data = rows.sort_values(["label", "hop"]).reset_index(drop=True)
+    hue_order = sorted(data["label"].unique())
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
+        fig = Figure(figsize=(6.5, 4.0), dpi=DPI)
+        ax = fig.subplots()
+        sns.barplot(
+            data=data,
+            x="hop",
+            y="share",
+            hue="label",
+            hue_order=hue_order,
+            order=sorted(data["hop"].unique()),
+            palette=PALETTE,
+            errorbar=None,
+            ax=ax,
+        )
+        ax.set_xlabel("hop distance in the maximal-subgroup graph (0 = correct)")
+        ax.set_ylabel("share of predictions (%)")
+        ax.set_title(title, fontsize="medium")
+        ax.legend(title="method (preset)", fontsize="small")
+        fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as PNG at :data:`DPI` with no "Software" metadata; return the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=DPI, format="png", metadata={"Software": None})
+    return out
+
+
+def _nan_if_none(x: float | None) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def write_leaderboard_figures(groups: Mapping[tuple[str, str, str], Any], fig_dir: Path) -> list[Path]:
+    """Draw the leaderboard figures from aggregated runs; return the PNG paths written.
+
+    ``groups`` maps (method, dataset, preset) to an object whose ``metrics[task][key]`` has ``value``, ``low``
+    and ``high`` (the leaderboard's ``RunGroup``). Writes ``<task>_accuracy.png`` per classification task with
+    results and ``space_group_hops__<dataset>.png`` per dataset with hop-distance shares.
+    """
+    written: list[Path] = []
+    items = sorted(groups.items())
+    for task in ("crystal_system", "extinction_group", "space_group"):
+        recs = []
+        for (method, dataset, preset), group in items:
+            cell = group.metrics.get(task, {}).get("accuracy")
+            if cell is not None:
+                label = f"{method} ({preset})"
+                low, high = _nan_if_none(cell.low), _nan_if_none(cell.high)
+                recs.append(
+                    {"label": label, "dataset": dataset, "value": cell.value, "low": low, "high": high}
+                )
+        if recs:
+            fig = accuracy_figure(pd.DataFrame(recs), f"{task} accuracy (bars: 95 % CI or ± std)")
+            written.append(save_figure(fig, fig_dir / f"{task}_accuracy.png"))
+    for dataset in sorted({d for _, d, _ in groups}):
+        recs = [
+            {"label": f"{m} ({p})", "hop": int(key.rsplit("_", 1)[1]), "share": cell.value}
+            for (m, d, p), group in items
+            if d == dataset
+            for key, cell in sorted(group.metrics.get("space_group", {}).items())
+            if key.startswith("hop_share_")
+        ]
+        if recs:
+            title = f"space-group errors by subgroup-graph distance: {dataset}"
+            fig = hop_histogram_figure(pd.DataFrame(recs), title)
+            written.append(save_figure(fig, fig_dir / f"space_group_hops__{dataset}.png"))
+    return written

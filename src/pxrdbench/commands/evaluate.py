@@ -1,0 +1,36 @@
+"""``pxrdbench evaluate --model M --checkpoint CKPT --data NAME [--path FILE]``: metrics of a trained checkpoint on a
+dataset's test split, an experimental set (``rruff908``) or one measured file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--checkpoint", required=True, help="a Lightning checkpoint written by `bench`")
+    parser.add_argument("--data", required=True, help="a dataset name (test split) or 'rruff908'")
+    parser.add_argument("--path", default=None, help="an experimental file (any supported format) to predict")
+    parser.add_argument("--wavelength", default=None, help="wavelength of --path when the file has none")
+    parser.add_argument("--max-structures", type=int, default=None)
+    parser.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="also write the metrics as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pxrdbench.bench.evaluate_checkpoint import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(
+        model=args.model,
+        checkpoint=args.checkpoint,
+        data=args.data,
+        path=args.path,
+        wavelength=args.wavelength,
+        max_structures=args.max_structures,
+    )
+    text = json.dumps(metrics, indent=2, sort_keys=True)
+    print(text)
+    if args.json_out:
+        with open(args.json_out, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    return 0

@@ -1,0 +1,36 @@
+"""``pxrdbench models``: the registered models, the tasks each serves and its parameter count."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pattern", nargs="?", default=None, help="only names matching this glob (e.g. 'den_*')")
+    parser.add_argument("--tiny", action="store_true", help="include the tiny test twins")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pxrdbench.models.registry import list_models, model_info
+
+    names = [n for n in list_models(args.pattern) if args.tiny or not n.endswith("_tiny")]
+    infos = [model_info(n) for n in names]
+    if args.json:
+        print(json.dumps(infos, indent=2, sort_keys=True, default=str))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("model", "tasks", "parameters", "description")
+    for info in infos:
+        params = info.get("parameters")
+        table.add_row(
+            info["name"],
+            ", ".join(info.get("tasks", ())),
+            f"{params:,}" if isinstance(params, int) else str(params),
+            str(info.get("description", "")),
+        )
+    Console().print(table)
+    return 0

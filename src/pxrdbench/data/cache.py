@@ -1,0 +1,162 @@
+"""Read access to a built dataset cache (see :mod:`pxrdbench.data.store` for the layout)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pxrdbench.data.entry import MAX_Z, BuildParams
+from pxrdbench.data.ragged import Ragged, load_ragged
+from pxrdbench.errors import DatasetError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class DatasetCache:
+    """A verified cache directory: entries table, ragged arrays and manifest, loaded into memory once."""
+
+    path: Path
+    manifest: dict[str, Any]
+    entries: pd.DataFrame
+
+    @classmethod
+    def open(cls, path: Path | str) -> DatasetCache:
+        """Open and verify a cache directory (checksums of every file)."""
+        from pxrdbench.data.store import verify_cache
+
+        path = Path(path)
+        manifest = verify_cache(path)
+        entries = pd.read_csv(path / "entries.csv", keep_default_na=False)
+        return cls(path=path, manifest=manifest, entries=entries)
+
+    @classmethod
+    def build_or_open(cls, dataset: str, **kwargs: Any) -> DatasetCache:
+        """Build the cache if needed (see :func:`pxrdbench.data.store.build_cache`) and open it."""
+        from pxrdbench.data.store import build_cache
+
+        return cls.open(build_cache(dataset, **kwargs))
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["dataset"])
+
+    @property
+    def hash(self) -> str:
+        return str(self.manifest["hash"])
+
+    @property
+    def split_hash(self) -> str:
+        return str(self.manifest["split_hash"])
+
+    @property
+    def params(self) -> BuildParams:
+        p = dict(self.manifest["params"])
+        p["ladder"] = tuple(p["ladder"])
+        return BuildParams(**p)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @cached_property
+    def arrays(self) -> dict[str, np.ndarray]:
+        with np.load(self.path / "arrays.npz") as npz:
+            return {k: np.asarray(npz[k]) for k in npz.files}
+
+    def ragged(self, name: str) -> Ragged:
+        return load_ragged(self.arrays, name)
+
+    @cached_property
+    def reflections_d(self) -> Ragged:
+        return self.ragged("reflections.d")
+
+    @cached_property
+    def reflections_intensity(self) -> Ragged:
+        return self.ragged("reflections.intensity")
+
+    @cached_property
+    def reflections_hkl(self) -> Ragged:
+        return self.ragged("reflections.hkl")
+
+    def split_indices(self, split: str) -> np.ndarray:
+        """Row indices of one split (``train``, ``val``, ``test``) or ``all``."""
+        if split == "all":
+            return np.arange(len(self.entries))
+        if split not in SPLITS:
+            raise DatasetError(f"unknown split {split!r}; use one of {SPLITS} or 'all'")
+        return np.flatnonzero(self.entries["split"].to_numpy() == split)
+
+    @cached_property
+    def labels(self) -> dict[str, np.ndarray]:
+        """Label arrays over all rows (space_group is 0-based here, as the models use it)."""
+        e = self.entries
+        return {
+            "crystal_system": e["crystal_system"].to_numpy(np.int64),
+            "space_group": e["space_group"].to_numpy(np.int64) - 1,
+            "extinction_group": e["extinction_group"].to_numpy(np.int64),
+            "lattice": e[["a", "b", "c", "alpha", "beta", "gamma"]].to_numpy(np.float32),
+        }
+
+    @cached_property
+    def element_multi_hot(self) -> np.ndarray:
+        """Bool[N, 100]: element multi-hot over Z = 1..100."""
+        out = np.zeros((len(self.entries), MAX_Z), dtype=bool)
+        for i, text in enumerate(self.entries["elements"].astype(str)):
+            for z in text.split():
+                out[i, int(z) - 1] = True
+        return out
+
+    def reflections(self, index: int, d_min: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """(d Å, m·|F|²) of one structure for d >= d_min (descending d)."""
+        d = self.reflections_d[index]
+        keep = d >= d_min
+        return d[keep], self.reflections_intensity[index][keep]
+
+    def graph_arrays(self, index: int, kind: str = "cgcnn") -> dict[str, np.ndarray]:
+        """Atoms and edges of one structure: z, frac, lattice, edge_index (2,E), distance (E,) [, edge_vec]."""
+        out = {
+            "z": self.ragged("atoms.z")[index],
+            "frac": self.ragged("atoms.frac")[index],
+            "lattice": self.arrays["atoms.lattice"][index],
+            "edge_index": self.ragged(f"{kind}.edge_index")[index].T,
+            "distance": self.ragged(f"{kind}.distance")[index],
+        }
+        if kind == "radius":
+            out["edge_vec"] = self.ragged("radius.edge_vec")[index]
+        return out
+
+    def info(self) -> dict[str, Any]:
+        """Counts per split and crystal system, distinct space groups, failures, hash, size and build time."""
+        from pxrdbench.symmetry.labels import CRYSTAL_SYSTEMS
+
+        e = self.entries
+        per_cs = {
+            split: {CRYSTAL_SYSTEMS[int(k)]: int(v) for k, v in sorted(g["crystal_system"].value_counts().items())}
+            for split, g in e.groupby("split")
+        }
+        size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+        counts = self.manifest["counts"]
+        return {
+            "dataset": self.name,
+            "cache_dir": str(self.path),
+            "cache_hash": self.hash,
+            "split_hash": self.split_hash,
+            "entries_read": counts["entries_seen"],
+            "structures": len(e),
+            "failed": counts["failed"],
+            "failed_parse": counts["failed_parse"],
+            "failed_process": counts["failed_process"],
+            "duplicates_dropped": counts["duplicates_dropped"],
+            "splits": {s: int((e["split"] == s).sum()) for s in SPLITS},
+            "crystal_systems": per_cs,
+            "distinct_space_groups": int(e["space_group"].nunique()),
+            "groups": int(e["group"].nunique()),
+            "disordered": int(e["disordered"].sum()),
+            "size_bytes": size,
+            "build_time_s": self.manifest["build_time_s"],
+        }

@@ -1,0 +1,117 @@
+"""Per-structure processing for the cache: labels, reflections, atoms and neighbour lists of one record.
+
+Pure with respect to its inputs (a structure and :class:`BuildParams`), so the builder can run it in worker
+processes. A failure is returned as a reason string, never raised, so one bad entry cannot abort a build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+MAX_Z = 100
+"""Element multi-hot length: Z = 1..100."""
+
+
+@dataclass(frozen=True)
+class BuildParams:
+    """Everything that determines the content of a cache (and therefore its hash).
+
+    Attributes:
+        d_min: smallest d-spacing kept (Å); the smallest any registered view needs (see ``views.required_d_min``).
+        symprec, angle_tolerance: spglib tolerances for the labels (Å, degrees).
+        ladder: symprec values (Å) across which the space group must not change for ``symprec_stable``.
+        cgcnn_radius, cgcnn_max_neighbors: CGCNN neighbour lists (Å; count kept per atom).
+        radius_cutoff: radius graph for equivariant encoders (Å).
+        max_atoms: structures with more sites are skipped (reported), bounding memory of graphs and rendering.
+    """
+
+    d_min: float = 0.85
+    symprec: float = 0.1
+    angle_tolerance: float = 5.0
+    ladder: tuple[float, ...] = (0.01, 0.03, 0.05, 0.1)
+    cgcnn_radius: float = 8.0
+    cgcnn_max_neighbors: int = 12
+    radius_cutoff: float = 5.0
+    max_atoms: int = 500
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def majority_atomic_numbers(structure: Any) -> np.ndarray:
+    """Atomic number of the majority species of each site (ties: heavier element); vacancies ignored."""
+    out = np.empty(len(structure), dtype=np.int16)
+    for i, site in enumerate(structure):
+        items = sorted(site.species.items(), key=lambda kv: (kv[1], kv[0].Z))
+        out[i] = items[-1][0].Z
+    return out
+
+
+def process_entry(record_id: str, structure: Any, params: BuildParams) -> dict[str, Any] | str:
+    """Labels, reflections, atoms and graphs of one structure; a string (the reason) on failure."""
+    from pxrdbench.data.graphs import cgcnn_neighbors, radius_graph
+    from pxrdbench.data.structure_io import validate_structure
+    from pxrdbench.errors import PxrdbenchError
+    from pxrdbench.physics.reflections import compute_reflections
+    from pxrdbench.symmetry.labels import symmetry_labels
+
+    try:
+        if len(structure) > params.max_atoms:
+            return f"{len(structure)} sites > max_atoms={params.max_atoms}"
+        validate_structure(structure, record_id)
+        labels = symmetry_labels(
+            structure,
+            symprec=params.symprec,
+            angle_tolerance=params.angle_tolerance,
+            ladder=params.ladder,
+            source=record_id,
+        )
+        refl = compute_reflections(structure, params.d_min, source=record_id)
+        if len(refl) == 0:
+            return f"no reflection with d >= {params.d_min} Å"
+        cg = cgcnn_neighbors(structure, radius=params.cgcnn_radius, max_neighbors=params.cgcnn_max_neighbors)
+        rg = radius_graph(structure, cutoff=params.radius_cutoff)
+    except PxrdbenchError as exc:
+        return str(exc.reason if hasattr(exc, "reason") else exc)
+    except Exception as exc:  # any library failure on one entry is reported, never fatal to the build
+        return f"{type(exc).__name__}: {exc}"
+    elements = sorted({el.Z for el in structure.composition.elements if 1 <= el.Z <= MAX_Z})
+    comp = structure.composition
+    return {
+        "id": record_id,
+        "labels": labels.to_dict(),
+        "formula": comp.reduced_formula,
+        "n_sites": len(structure),
+        "volume": float(structure.volume),
+        "elements": elements,
+        "disordered": not structure.is_ordered,
+        "reflections": {
+            "d": refl.d.astype(np.float64),
+            "intensity": refl.intensity.astype(np.float32),
+            "hkl": refl.hkl.astype(np.int16),
+            "multiplicity": refl.multiplicity.astype(np.int32),
+        },
+        "atoms": {
+            "z": majority_atomic_numbers(structure),
+            "frac": np.asarray(structure.frac_coords, dtype=np.float32),
+            "lattice": np.asarray(structure.lattice.matrix, dtype=np.float32),
+        },
+        "cgcnn": {
+            "edge_index": np.asarray(cg["edge_index"], dtype=np.int32),
+            "distance": np.asarray(cg["distance"], dtype=np.float32),
+        },
+        "radius": {
+            "edge_index": np.asarray(rg["edge_index"], dtype=np.int32),
+            "distance": np.asarray(rg["distance"], dtype=np.float32),
+            "edge_vec": np.asarray(rg["edge_vec"], dtype=np.float32),
+        },
+    }
+
+
+def process_entry_star(args: tuple[str, Any, BuildParams]) -> tuple[str, dict[str, Any] | str]:
+    """``process_entry`` for ``Pool.imap`` (one tuple argument); returns (id, result)."""
+    record_id, structure, params = args
+    return record_id, process_entry(record_id, structure, params)

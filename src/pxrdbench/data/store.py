@@ -1,0 +1,308 @@
+"""The dataset cache: labels, reflections, atoms, neighbour lists and splits of every structure, built once.
+
+Layout of one cache directory ``$PXRDBENCH_CACHE/<dataset>-<hash>/`` (the hash covers the source files, the
+build parameters, the structure limit and the code's cache format, so any change gives a new directory):
+
+- ``manifest.json``  what was built, how, counts, build time, split hash, and the SHA-256 of every other file;
+- ``entries.csv``    one row per kept structure: id, source, group, split, formula, labels, Niggli cell, elements;
+- ``arrays.npz``     ragged reflections (d Å, m·|F|², hkl, multiplicity), atoms (Z, fractional coordinates, lattice),
+  CGCNN neighbour lists and radius graphs;
+- ``failures.csv``   every entry that was skipped, with its id, stage and reason;
+- ``duplicates.csv`` entries dropped by cross-source deduplication (merged datasets only).
+
+Writes go to a temporary sibling directory that is renamed into place when complete, so a reader never sees a
+partial cache; every file is checked against the manifest on load, and a mismatch means rebuild, never read.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pxrdbench.data.entry import BuildParams, process_entry, process_entry_star
+from pxrdbench.data.grouping import union_groups
+from pxrdbench.data.ragged import pack, save_ragged
+from pxrdbench.data.records import SourceFailure, StructureRecord
+from pxrdbench.errors import CacheError
+
+CACHE_FORMAT = 1
+"""Bump when the on-disk layout or the meaning of a cached value changes."""
+
+DATA_FILES = ("entries.csv", "arrays.npz", "failures.csv", "duplicates.csv")
+
+
+def cache_root() -> Path:
+    """``$PXRDBENCH_CACHE`` if set, else the user cache directory (e.g. ``~/.cache/pxrdbench``)."""
+    env = os.environ.get("PXRDBENCH_CACHE")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("pxrdbench"))
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_key(
+    dataset: str,
+    params: BuildParams,
+    max_structures: int | None,
+    split_seed: int,
+    fractions: tuple[float, ...],
+) -> dict[str, Any]:
+    """What the cache content depends on; its SHA-256 names the directory."""
+    from pxrdbench.data.sources import source_fingerprint
+
+    return {
+        "cache_format": CACHE_FORMAT,
+        "dataset": dataset,
+        "source_fingerprint": source_fingerprint(dataset),
+        "params": params.to_dict(),
+        "max_structures": max_structures,
+        "split_seed": split_seed,
+        "fractions": list(fractions),
+    }
+
+
+def cache_hash(key: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cache_dir_for(dataset: str, digest: str, root: Path | None = None) -> Path:
+    safe = dataset.replace("+", "-").replace("/", "_")
+    return (root or cache_root()) / f"{safe}-{digest}"
+
+
+def _iter_processed(
+    records: Iterable[StructureRecord], params: BuildParams, workers: int
+) -> Iterator[tuple[StructureRecord, dict[str, Any] | str]]:
+    """Process records in order, in ``workers`` processes when > 1 (order preserved)."""
+    if workers <= 1:
+        for rec in records:
+            yield rec, process_entry(rec.id, rec.structure, params)
+        return
+    import multiprocessing as mp
+
+    pending: dict[str, StructureRecord] = {}
+
+    def tasks() -> Iterator[tuple[str, Any, BuildParams]]:
+        for rec in records:
+            pending[rec.id] = rec
+            yield rec.id, rec.structure, params
+
+    with mp.get_context("spawn").Pool(workers) as pool:
+        for rec_id, result in pool.imap(process_entry_star, tasks(), chunksize=8):
+            yield pending.pop(rec_id), result
+
+
+def build_cache(
+    dataset: str,
+    *,
+    max_structures: int | None = None,
+    workers: int = 1,
+    params: BuildParams | None = None,
+    split_seed: int = 0,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    root: Path | None = None,
+    force: bool = False,
+    log: Any = None,
+) -> Path:
+    """Build (or find) the cache of ``dataset`` and return its directory.
+
+    Every source entry is parsed, labelled and simulated once; failures are listed in ``failures.csv`` with their
+    reason and counted in the manifest. An existing complete, verified cache with the same hash is reused unless
+    ``force``; a corrupt one is removed and rebuilt.
+    """
+    from pxrdbench.data.sources import iter_dataset
+    from pxrdbench.data.splits import make_splits, split_hash
+    from pxrdbench.progress import progress_iter
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    params = params or BuildParams()
+    key = cache_key(dataset, params, max_structures, split_seed, fractions)
+    digest = cache_hash(key)
+    final = cache_dir_for(dataset, digest, root)
+    if final.exists() and not force:
+        try:
+            verify_cache(final)
+            return final
+        except CacheError as exc:
+            log(f"cache {final} is corrupt ({exc}); rebuilding")
+    t0 = time.perf_counter()
+    failures: list[tuple[str, str, str, str]] = []
+    ok: list[tuple[StructureRecord, dict[str, Any]]] = []
+    n_seen = 0
+
+    def records() -> Iterator[StructureRecord]:
+        nonlocal n_seen
+        for item in iter_dataset(dataset, max_structures=max_structures):
+            n_seen += 1
+            if isinstance(item, SourceFailure):
+                failures.append((item.id, item.source, "parse", item.reason))
+            else:
+                yield item
+
+    processed = _iter_processed(records(), params, workers)
+    for rec, result in progress_iter(processed, description=f"building {dataset}", total=max_structures):
+        if isinstance(result, str):
+            failures.append((rec.id, rec.source, "process", result))
+        else:
+            ok.append((rec, result))
+    ok, duplicates = _deduplicate(dataset, ok)
+    if not ok:
+        raise CacheError(f"dataset {dataset!r}: no structure could be processed ({len(failures)} failed)")
+    groups = union_groups(
+        [(r.source, r.group) for r, _ in ok],
+        [f"{res['formula']}|{res['labels']['space_group_number']}" for _, res in ok],
+    )
+    ids = [res["id"] for _, res in ok]
+    strata = [int(res["labels"]["space_group_number"]) for _, res in ok]
+    splits = make_splits(ids, groups, strata, fractions=fractions, seed=split_seed)
+    split_of = {i: name for name, members in splits.items() for i in members}
+    tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    _write_entries(tmp / "entries.csv", ok, groups, split_of)
+    _write_arrays(tmp / "arrays.npz", [res for _, res in ok])
+    _write_rows(tmp / "failures.csv", ("id", "source", "stage", "reason"), failures)
+    _write_rows(tmp / "duplicates.csv", ("id", "source", "duplicate_of"), duplicates)
+    split_counts = {name: len(members) for name, members in splits.items()}
+    manifest = {
+        **key,
+        "hash": digest,
+        "pxrdbench_version": _version(),
+        "counts": {
+            "entries_seen": n_seen,
+            "kept": len(ok),
+            "failed": len(failures),
+            "failed_parse": sum(1 for f in failures if f[2] == "parse"),
+            "failed_process": sum(1 for f in failures if f[2] == "process"),
+            "duplicates_dropped": len(duplicates),
+            "splits": split_counts,
+        },
+        "split_hash": split_hash(splits),
+        "build_time_s": round(time.perf_counter() - t0, 2),
+        "files": {name: sha256_file(tmp / name) for name in DATA_FILES},
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    log(
+        f"{dataset}: {n_seen} entries read, {len(ok)} kept, {len(failures)} failed "
+        f"({manifest['counts']['failed_parse']} parse, {manifest['counts']['failed_process']} processing), "
+        f"{len(duplicates)} duplicates dropped; splits {split_counts}; {manifest['build_time_s']} s -> {final}"
+    )
+    return final
+
+
+def _deduplicate(
+    dataset: str, ok: list[tuple[StructureRecord, dict[str, Any]]]
+) -> tuple[list[tuple[StructureRecord, dict[str, Any]]], list[tuple[str, str, str]]]:
+    """For merged datasets ("a+b"), keep the first entry per (reduced formula, space group) in source order."""
+    if "+" not in dataset:
+        return ok, []
+    from pxrdbench.data.dedup import deduplicate
+
+    order = {name: i for i, name in enumerate(dataset.split("+"))}
+    entries = [(res["id"], rec.source, f"{res['formula']}|{res['labels']['space_group_number']}") for rec, res in ok]
+    kept_ids, dropped = deduplicate(entries, source_priority=order)
+    keep = set(kept_ids)
+    source_of = {res["id"]: rec.source for rec, res in ok}
+    return [x for x in ok if x[1]["id"] in keep], [(i, source_of[i], dup) for i, dup in dropped]
+
+
+def _write_entries(path: Path, ok: list, groups: list[str], split_of: dict[str, str]) -> None:
+    cols = (
+        "index id source group split formula space_group space_group_symbol crystal_system laue_class "
+        "extinction_group a b c alpha beta gamma n_sites volume elements disordered symprec_stable"
+    ).split()
+    rows = []
+    for i, ((rec, res), group) in enumerate(zip(ok, groups, strict=True)):
+        lab = res["labels"]
+        a, b, c, al, be, ga = lab["niggli"]
+        rows.append(
+            (
+                i, res["id"], rec.source, group, split_of[res["id"]], res["formula"], lab["space_group_number"],
+                lab["space_group_symbol"], lab["crystal_system_index"], lab["laue_class"], lab["extinction_group"],
+                a, b, c, al, be, ga, res["n_sites"], res["volume"], " ".join(map(str, res["elements"])),
+                int(res["disordered"]), int(lab["symprec_stable"]),
+            )
+        )  # fmt: skip
+    _write_rows(path, cols, rows)
+
+
+def _write_arrays(path: Path, results: list[dict[str, Any]]) -> None:
+    store: dict[str, np.ndarray] = {}
+    specs = {
+        "reflections.d": ("reflections", "d", np.float64, ()),
+        "reflections.intensity": ("reflections", "intensity", np.float32, ()),
+        "reflections.hkl": ("reflections", "hkl", np.int16, (3,)),
+        "reflections.multiplicity": ("reflections", "multiplicity", np.int32, ()),
+        "atoms.z": ("atoms", "z", np.int16, ()),
+        "atoms.frac": ("atoms", "frac", np.float32, (3,)),
+        "cgcnn.edge_index": ("cgcnn", "edge_index", np.int32, (2,)),
+        "cgcnn.distance": ("cgcnn", "distance", np.float32, ()),
+        "radius.edge_index": ("radius", "edge_index", np.int32, (2,)),
+        "radius.distance": ("radius", "distance", np.float32, ()),
+        "radius.edge_vec": ("radius", "edge_vec", np.float32, (3,)),
+    }
+    for name, (group, field, dtype, trailing) in specs.items():
+        arrays = [np.asarray(r[group][field]) for r in results]
+        if field == "edge_index":
+            arrays = [a.reshape(2, -1).T for a in arrays]  # store edges as rows
+        save_ragged(store, name, pack(arrays, dtype=dtype, trailing=trailing))
+    store["atoms.lattice"] = np.stack([r["atoms"]["lattice"] for r in results]).astype(np.float32)
+    with open(path, "wb") as fh:
+        np.savez(fh, **store)
+
+
+def _write_rows(path: Path, header: Iterable[str], rows: Iterable[Iterable[Any]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _version() -> str:
+    from pxrdbench import __version__
+
+    return __version__
+
+
+def verify_cache(path: Path) -> dict[str, Any]:
+    """Check that ``path`` is a complete cache whose files match the manifest; return the manifest."""
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        raise CacheError(f"{path}: no manifest.json (partial or foreign directory)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CacheError(f"{manifest_path}: unreadable manifest ({exc})") from exc
+    if manifest.get("cache_format") != CACHE_FORMAT:
+        raise CacheError(f"{path}: cache format {manifest.get('cache_format')} != {CACHE_FORMAT}")
+    for name, digest in manifest.get("files", {}).items():
+        file = path / name
+        if not file.is_file():
+            raise CacheError(f"{file}: missing")
+        if sha256_file(file) != digest:
+            raise CacheError(f"{file}: checksum mismatch (corrupt or modified)")
+    if set(manifest.get("files", {})) != set(DATA_FILES):
+        raise CacheError(f"{path}: manifest lists {sorted(manifest.get('files', {}))}, expected {list(DATA_FILES)}")
+    return manifest

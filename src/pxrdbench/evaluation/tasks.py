@@ -1,0 +1,253 @@
+"""The task registry: what each benchmark task needs, what it measures, and each metric's direction.
+
+Every metric's direction (higher or lower is better, or informational) is declared ONCE here, in
+:data:`METRICS`; the results validator and the leaderboard read it from here and nowhere else.
+
+Metric keys in a results file may carry qualifiers in front of the base name, separated by ``/``:
+``"prescreen/top1"`` (retrieval with the element pre-screen), ``"fwhm_0.5/crystal_system/accuracy"``
+(a robustness set), ``"per_class/cubic/accuracy"``. The last component is always a base metric declared in
+:data:`METRICS`, and it alone decides the direction and the unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Literal
+
+from pxrdbench.errors import did_you_mean
+
+Direction = Literal["higher", "lower"] | None
+
+MAX_REPORTED_HOP = 9
+"""Hop-distance shares are reported as ``hop_share_0`` … ``hop_share_9`` (the t+k graph has diameter 6)."""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One base metric: its direction (``None`` = informational, never ranked), unit and display precision."""
+
+    name: str
+    direction: Direction
+    unit: str
+    description: str
+    decimals: int = 2
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One benchmark task.
+
+    Attributes:
+        name: the registry key and the key under ``metrics`` in a results file.
+        description: one line for the leaderboard.
+        inputs: what an evaluation of this task needs (``patterns``, ``crystal_system_labels``, …).
+        metrics: glob patterns (``fnmatch``) of the metric keys this task produces.
+        headline: glob patterns of the metric keys shown in the leaderboard overview, in order.
+    """
+
+    name: str
+    description: str
+    inputs: tuple[str, ...]
+    metrics: tuple[str, ...]
+    headline: tuple[str, ...]
+
+
+def _specs(*items: MetricSpec) -> dict[str, MetricSpec]:
+    return {m.name: m for m in items}
+
+
+METRICS: dict[str, MetricSpec] = _specs(
+    MetricSpec("accuracy", "higher", "%", "share of test items predicted correctly (top-1)"),
+    MetricSpec(
+        "balanced_accuracy", "higher", "%", "mean per-class recall over classes present in the labels"
+    ),
+    MetricSpec(
+        "top1_accuracy", "higher", "%", "top-1 from class scores (equals accuracy; ties go to argmax)"
+    ),
+    MetricSpec("top3_accuracy", "higher", "%", "share of items whose label is among the 3 most probable"),
+    MetricSpec("top5_accuracy", "higher", "%", "share of items whose label is among the 5 most probable"),
+    MetricSpec(
+        "within_1_edge", "higher", "%", "share of SG predictions at most one subgroup-graph edge away"
+    ),
+    MetricSpec("mean_hop", "lower", "edges", "mean subgroup-graph hop distance of SG predictions", 3),
+    *(
+        MetricSpec(f"hop_share_{h}", None, "%", f"share of SG predictions exactly {h} edges from the truth")
+        for h in range(MAX_REPORTED_HOP + 1)
+    ),
+    MetricSpec("length_mae", "lower", "Å", "mean absolute error of a, b, c pooled", 3),
+    MetricSpec("length_mape", "lower", "%", "mean absolute percentage error of a, b, c pooled"),
+    MetricSpec("length_r2", "higher", "", "coefficient of determination of a, b, c pooled", 4),
+    MetricSpec("angle_mae", "lower", "°", "mean absolute error of α, β, γ pooled", 3),
+    MetricSpec("angle_mape", "lower", "%", "mean absolute percentage error of α, β, γ pooled"),
+    MetricSpec("angle_r2", "higher", "", "coefficient of determination of α, β, γ pooled", 4),
+    *(
+        MetricSpec(f"{p}_mae", "lower", "°" if p in ("alpha", "beta", "gamma") else "Å", f"MAE of {p}", 3)
+        for p in ("a", "b", "c", "alpha", "beta", "gamma")
+    ),
+    *(
+        MetricSpec(f"top{k}", "higher", "%", f"share of queries with the true structure in the top {k}")
+        for k in (1, 3, 5, 10)
+    ),
+    MetricSpec("mean_rank", "lower", "", "mean 1-based rank of the true candidate"),
+    MetricSpec("median_rank", "lower", "", "median 1-based rank of the true candidate", 1),
+    MetricSpec("mean_top1_similarity", None, "", "mean cosine similarity of the top-1 candidate", 4),
+    MetricSpec("mean_confidence", None, "", "mean XCCP confidence 1/(1+exp(-(s1-0.85)/0.025))", 4),
+    MetricSpec("low_confidence_share", None, "%", "share of queries whose top-1 confidence is below 0.5"),
+    MetricSpec("parameters", None, "", "trainable parameters", 0),
+    MetricSpec("train_time_s", "lower", "s", "wall-clock training time", 1),
+    MetricSpec("train_patterns_per_s", "higher", "1/s", "training throughput", 1),
+    MetricSpec("inference_latency_ms", "lower", "ms", "median inference latency at batch size 1", 3),
+    MetricSpec(
+        "inference_throughput_per_s", "higher", "1/s", "inference throughput at the best batch size", 1
+    ),
+)
+
+_CLASSIFY_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "top1_accuracy",
+    "top3_accuracy",
+    "top5_accuracy",
+    "per_class/*/accuracy",
+)
+_LATTICE_METRICS = (
+    "length_*",
+    "angle_*",
+    *(f"{p}_mae" for p in ("a", "b", "c", "alpha", "beta", "gamma")),
+)
+_RETRIEVAL_METRICS = (
+    "top*",
+    "*rank",
+    "prescreen/*",
+    "fullpool/*",
+    "fullpool_prescreen/*",
+    "element_random/top*",
+    "space_group_via_top1/accuracy",
+    "prescreen/space_group_via_top1/accuracy",
+    "in_pool/*",
+    "removed/*",
+)
+
+TASKS: dict[str, TaskSpec] = {
+    t.name: t
+    for t in (
+        TaskSpec(
+            "crystal_system",
+            "crystal-system classification (7 classes)",
+            ("patterns", "crystal_system_labels"),
+            _CLASSIFY_METRICS,
+            ("accuracy",),
+        ),
+        TaskSpec(
+            "extinction_group",
+            "extinction-group classification (systematic-absence classes)",
+            ("patterns", "extinction_group_labels"),
+            _CLASSIFY_METRICS,
+            ("accuracy",),
+        ),
+        TaskSpec(
+            "space_group",
+            "space-group classification (230 classes) and subgroup-graph distance of errors",
+            ("patterns", "space_group_labels", "hop_matrix"),
+            (*_CLASSIFY_METRICS, "within_1_edge", "mean_hop", "hop_share_*"),
+            ("accuracy", "within_1_edge"),
+        ),
+        TaskSpec(
+            "lattice",
+            "lattice-parameter regression on Niggli-reduced cells",
+            ("patterns", "lattice_labels"),
+            _LATTICE_METRICS,
+            ("length_mae", "angle_mae"),
+        ),
+        TaskSpec(
+            "retrieval",
+            "structure retrieval: pattern embedding vs candidate-structure embeddings (cosine)",
+            ("patterns", "candidates", "true_index", "element_sets", "space_group_labels"),
+            _RETRIEVAL_METRICS,
+            ("top1", "prescreen/top1"),
+        ),
+        TaskSpec(
+            "robustness",
+            "the same metrics on named perturbed test sets (broadening, shift, noise, impurities, texture)",
+            ("patterns", "perturbation_sets", "labels", "candidates"),
+            ("*/*",),
+            ("*/crystal_system/accuracy", "*/space_group/accuracy", "*/retrieval/prescreen/top1"),
+        ),
+        TaskSpec(
+            "experimental_rruff908",
+            "transfer to measured RRUFF patterns (908-pattern set)",
+            ("experimental_patterns", "labels", "candidates"),
+            ("*/*",),
+            ("crystal_system/accuracy", "space_group/accuracy", "retrieval/prescreen/top1"),
+        ),
+        TaskSpec(
+            "efficiency",
+            "parameters, training throughput, inference latency (batch 1) and throughput",
+            ("model", "patterns"),
+            (
+                "parameters",
+                "train_time_s",
+                "train_patterns_per_s",
+                "inference_latency_ms",
+                "inference_throughput_per_s",
+            ),
+            ("inference_latency_ms", "inference_throughput_per_s"),
+        ),
+    )
+}
+
+
+def get_task(name: str) -> TaskSpec:
+    """Return the task spec called ``name``; unknown names raise ConfigError with close matches."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise did_you_mean(name, tuple(TASKS), "task") from None
+
+
+def base_metric(key: str) -> str:
+    """The base metric of a (possibly qualified) metric key: the part after the last ``/``."""
+    return key.rsplit("/", 1)[-1]
+
+
+def metric_spec(key: str) -> MetricSpec:
+    """The declared spec of the base metric of ``key``; unknown base names raise ConfigError."""
+    base = base_metric(key)
+    try:
+        return METRICS[base]
+    except KeyError:
+        raise did_you_mean(base, tuple(METRICS), f"metric (in key {key!r})") from None
+
+
+def metric_direction(key: str) -> Direction:
+    """``"higher"``, ``"lower"`` or ``None`` (informational) for a metric key, from :data:`METRICS`."""
+    return metric_spec(key).direction
+
+
+def task_has_metric(task: str, key: str) -> bool:
+    """True when ``key`` matches one of the metric patterns task ``task`` declares."""
+    return any(fnmatchcase(key, pattern) for pattern in get_task(task).metrics)
+
+
+def headline_keys(task: str, present: set[str] | list[str]) -> list[str]:
+    """The overview metric keys of ``task`` among ``present`` keys, in declared order then sorted."""
+    keys: list[str] = []
+    for pattern in get_task(task).headline:
+        for key in sorted(present):
+            if fnmatchcase(key, pattern) and key not in keys:
+                keys.append(key)
+        if not any(ch in pattern for ch in "*?[") and pattern not in keys:
+            keys.append(pattern)
+    return keys
+
+
+def sort_metric_keys(task: str, keys: set[str] | list[str]) -> list[str]:
+    """Sort metric keys by the task's declared pattern order, then alphabetically (deterministic)."""
+    patterns = get_task(task).metrics
+
+    def order(key: str) -> tuple[int, str]:
+        rank = next((i for i, p in enumerate(patterns) if fnmatchcase(key, p)), len(patterns))
+        return rank, key
+
+    return sorted(set(keys), key=order)

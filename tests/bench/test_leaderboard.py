@@ -1,0 +1,122 @@
+"""The leaderboard is a pure function of the results files (mock results in tests/fixtures/bench)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pxrdbench.bench.leaderboard import MISSING, NOT_APPLICABLE, build_leaderboard, main
+from pxrdbench.bench.published import PUBLISHED
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bench"
+PUBLISHED_HEADING = "## Published (paper's protocol, not comparable)"
+
+
+def _build(tmp_path: Path, name: str = "a", figures: bool = False) -> Path:
+    results = tmp_path / name / "results"
+    shutil.copytree(FIXTURES, results)
+    out = tmp_path / name / "board"
+    build_leaderboard(results, out, figures=figures)
+    return out
+
+
+def _table_after(text: str, heading: str) -> dict[str, list[str]]:
+    """Rows (keyed by 'method') of the first markdown table after ``heading``; cells stripped."""
+    lines = text[text.index(heading) :].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| method"))
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    rows: dict[str, list[str]] = {"__header__": header}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells
+    return rows
+
+
+def _markdown(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.md"))}
+
+
+def test_regenerates_byte_identically(tmp_path: Path) -> None:
+    out_a = _build(tmp_path, "a")
+    first = _markdown(out_a)
+    build_leaderboard(tmp_path / "a" / "results", out_a, figures=False)
+    assert _markdown(out_a) == first
+    out_b = _build(tmp_path, "b")  # fresh copy: other mtimes, other directory
+    assert _markdown(out_b) == first
+    assert "README.md" in first and "tasks/retrieval.md" in first and len(first) == 9
+
+
+def test_missing_vs_not_applicable(tmp_path: Path) -> None:
+    text = (_build(tmp_path) / "README.md").read_text(encoding="utf-8")
+    cs = _table_after(text, "### `crystal_system`")
+    assert cs["__header__"][-2:] == ["toy_a", "toy_b"]
+    assert cs["den_kan"][-2:] == [NOT_APPLICABLE, NOT_APPLICABLE]  # retrieval method: cannot classify
+    assert cs["majority_class"][-1] == MISSING  # serves the task, never run on toy_b
+    lat = _table_after(text, "`length_mae`")
+    assert lat["alphadiffract"][-1] == MISSING  # ran on toy_b, declares lattice, reported no lattice metrics
+    pre = _table_after(text, "`prescreen/top1`")
+    assert pre["xtalnet_cpcp"][-2] == MISSING and pre["majority_class"][-2] == NOT_APPLICABLE
+
+
+def test_best_marking_follows_declared_direction(tmp_path: Path) -> None:
+    out = _build(tmp_path)
+    text = (out / "README.md").read_text(encoding="utf-8")
+    lat = _table_after(text, "`length_mae`")  # lower is better
+    assert lat["alphadiffract"][-2].startswith("**2.100**")
+    assert "**" not in lat["majority_class"][-2]
+    top1 = _table_after(text, "`top1`")  # higher is better
+    assert top1["den_kan"][-2].startswith("**46.00**") and "**" not in top1["xtalnet_cpcp"][-2]
+    detail = _table_after((out / "tasks" / "retrieval.md").read_text(encoding="utf-8"), "## toy_a")
+    col = detail["__header__"].index("`mean_rank`")
+    assert detail["xtalnet_cpcp"][col] == "**12.50**" and detail["den_kan"][col] == "20.00"
+    sg = _table_after((out / "tasks" / "space_group.md").read_text(encoding="utf-8"), "## toy_a")
+    hop = sg["__header__"].index("`hop_share_3`")  # informational: never bold
+    assert "**" not in sg["majority_class"][hop] + sg["alphadiffract"][hop]
+
+
+def test_seeds_are_aggregated_as_mean_and_std(tmp_path: Path) -> None:
+    text = (_build(tmp_path) / "README.md").read_text(encoding="utf-8")
+    cs = _table_after(text, "### `crystal_system`")
+    assert cs["alphadiffract"][-2] == "**81.00** ± 1.41 (2 seeds)"  # seeds 80 and 82: sample std sqrt(2)
+    assert cs["alphadiffract"][-1] == "**70.00** [64.00, 76.00]"  # one seed: its bootstrap CI
+    assert cs["alphadiffract"][1:3] == ["ci", "cpu (2 threads)"]
+
+
+def test_published_numbers_only_in_their_own_table(tmp_path: Path) -> None:
+    out = _build(tmp_path)
+    text = (out / "README.md").read_text(encoding="utf-8")
+    ours, published = text.split(PUBLISHED_HEADING)
+    assert "not** comparable" in published
+    assert "| den_kan | retrieval | top1 | 46.42 % |" in published
+    assert "46.42" not in ours and "wa_kan" not in ours
+    assert len([line for line in published.splitlines() if line.startswith("| ")]) == len(PUBLISHED) + 1
+    for task_file in (out / "tasks").glob("*.md"):
+        assert "46.42" not in task_file.read_text(encoding="utf-8")
+
+
+def test_figures_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "board"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "stale.png").write_bytes(b"old")
+    assert main(["--results", str(FIXTURES), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.split()
+    pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert pngs == ["crystal_system_accuracy.png", "space_group_accuracy.png", "space_group_hops__toy_a.png"]
+    for name in pngs:
+        assert (out / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert str(out / "figures" / name) in printed
+    assert "![space_group_hops__toy_a](figures/space_group_hops__toy_a.png)" in (out / "README.md").read_text(
+        encoding="utf-8"
+    )
+
+
+def test_empty_results_directory(tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    paths = build_leaderboard(tmp_path / "results", tmp_path / "out", figures=False)
+    text = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    assert "No results yet." in text and PUBLISHED_HEADING in text
+    assert len(paths) == 9

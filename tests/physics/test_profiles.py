@@ -1,0 +1,183 @@
+"""Tests for the batched profile renderer: areas, widths, asymmetry, windows vs a dense reference."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pxrdbench.errors import ConfigError, PatternError
+from pxrdbench.physics.peak_batch import PeakBatch
+from pxrdbench.physics.profiles import (
+    ProfileParams,
+    caglioti_fwhm,
+    microstrain_to_strain,
+    peak_shapes,
+    render_profiles,
+    tch_pseudo_voigt,
+    unit_cdf,
+)
+
+
+def dense_reference(peaks: PeakBatch, grid: torch.Tensor, profile: ProfileParams) -> torch.Tensor:
+    """Every peak on every bin (B·P·N memory), float64, no windows: the ground truth for small cases."""
+    step = float(grid[1] - grid[0])
+    fwhm, eta, rho = peak_shapes(peaks, profile)
+    edges = torch.cat([grid.double() - step / 2, grid[-1:].double() + step / 2])
+    u = (edges[None, None, :] - peaks.two_theta.double()[:, :, None]) / fwhm[:, :, None]
+    cdf = unit_cdf(u, eta[:, :, None], rho[:, :, None])
+    return (torch.diff(cdf, dim=2) * peaks.intensity.double()[:, :, None] / step).sum(1)
+
+
+def single(centre: float = 30.0, intensity: float = 1.0) -> PeakBatch:
+    return PeakBatch(torch.tensor([[centre]]), torch.tensor([[intensity]]))
+
+
+def measured_fwhm(grid: torch.Tensor, y: torch.Tensor, centre: float | None = None) -> tuple[float, float]:
+    """(left, right) half widths at half maximum (linear interpolation), from ``centre`` or the maximum."""
+    g, v = grid.double(), y.double()
+    top = int(v.argmax())
+    half = float(v[top]) / 2
+    i = top
+    while v[i] > half:
+        i -= 1
+    left = g[i] + (half - v[i]) / (v[i + 1] - v[i]) * (g[i + 1] - g[i])
+    j = top
+    while v[j] > half:
+        j += 1
+    right = g[j - 1] + (half - v[j - 1]) / (v[j] - v[j - 1]) * (g[j] - g[j - 1])
+    mid = float(g[top]) if centre is None else centre
+    return mid - float(left), float(right) - mid
+
+
+FINE = torch.linspace(20.0, 40.0, 20001)  # step 0.001°
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        ProfileParams("gaussian", fwhm=0.1),
+        ProfileParams("lorentzian", fwhm=0.1),
+        ProfileParams(fwhm=0.1, eta=0.4),
+        ProfileParams(fwhm=0.05, eta=0.7, asymmetry=0.5),
+    ],
+)
+def test_unit_area_and_fwhm(profile: ProfileParams) -> None:
+    y = render_profiles(single(30.0, 2.5), FINE, profile)[0]
+    assert abs(float(y.double().sum()) * 0.001 - 2.5) < 2.5e-3
+    left, right = measured_fwhm(FINE, y)
+    assert left + right == pytest.approx(float(profile.fwhm), rel=5e-3)
+
+
+def test_caglioti_width_at_theta() -> None:
+    profile = ProfileParams("gaussian", U=0.02, V=-0.01, W=0.005)
+    y = render_profiles(single(35.0), FINE, profile)[0]
+    theta = math.radians(17.5)
+    expected = math.sqrt(0.02 * math.tan(theta) ** 2 - 0.01 * math.tan(theta) + 0.005)
+    assert sum(measured_fwhm(FINE, y)) == pytest.approx(expected, rel=5e-3)
+    floor = caglioti_fwhm(torch.tensor([0.3]), 0.0, -1.0, 0.0)
+    assert float(floor) > 0  # negative argument is clamped at the floor, never NaN
+
+
+def test_scherrer_and_strain_widths() -> None:
+    lam, size, strain = 1.5406, 400.0, microstrain_to_strain(2000.0)
+    theta = math.radians(15.0)
+    size_width = math.degrees(0.9 * lam / (size * math.cos(theta)))
+    strain_width = math.degrees(4 * strain * math.tan(theta))
+    for params, expected in [
+        (ProfileParams("lorentzian", crystallite_size_angstrom=size, wavelength_angstrom=lam), size_width),
+        (ProfileParams("lorentzian", strain=strain), strain_width),
+    ]:
+        y = render_profiles(single(30.0), FINE, params, window_fwhm=60.0)[0]
+        assert sum(measured_fwhm(FINE, y)) == pytest.approx(expected, rel=5e-3)
+
+
+def test_tch_limits_and_combination() -> None:
+    g, lo = torch.tensor([0.1, 0.0, 0.1]), torch.tensor([0.0, 0.1, 0.1])
+    total, eta = tch_pseudo_voigt(g, lo)
+    assert torch.allclose(total[:2], torch.tensor([0.1, 0.1]), atol=1e-6)
+    assert float(eta[0]) == 0.0 and float(eta[1]) == pytest.approx(1.0, abs=1e-4)
+    assert 0.1 < float(total[2]) < 0.2 and 0.0 < float(eta[2]) < 1.0
+    profile = ProfileParams(W=0.01, strain=1e-3)
+    fwhm, mix, _ = peak_shapes(single(30.0), profile)
+    y = render_profiles(single(30.0), FINE, profile)[0]
+    assert sum(measured_fwhm(FINE, y)) == pytest.approx(float(fwhm), rel=5e-3)
+    assert 0 < float(mix) < 1
+
+
+def test_asymmetry_symmetric_at_zero_and_skewed_right_for_positive_rho() -> None:
+    grid = torch.linspace(29.0, 31.0, 2001)
+    sym = render_profiles(single(30.0), grid, ProfileParams(fwhm=0.1, eta=0.5))[0]
+    assert float((sym - sym.flip(0)).abs().max()) < 1e-4 * float(sym.max())  # tails interpolated
+    skew = render_profiles(single(30.0), grid, ProfileParams(fwhm=0.1, eta=0.5, asymmetry=0.4))[0]
+    left, right = measured_fwhm(grid, skew, centre=30.0)
+    assert right / left == pytest.approx(1.4 / 0.6, rel=1e-2)
+    assert abs(float(grid[int(skew.argmax())]) - 30.0) <= 0.001
+    assert float(skew[1001:].sum()) > float(skew[:1000].sum())  # more area on the high-angle side
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        ProfileParams("gaussian", fwhm=0.02),
+        ProfileParams(U=0.003, V=-0.001, W=0.002, eta=torch.tensor([0.2, 0.6, 1.0])),
+        ProfileParams(W=4e-4, crystallite_size_angstrom=2000.0, strain=5e-3, wavelength_angstrom=0.62),
+        ProfileParams(fwhm=0.3, eta=0.5, asymmetry=torch.tensor([-0.3, 0.0, 0.6])),
+        ProfileParams(fwhm=0.001, eta=0.5),  # narrower than a grid step
+    ],
+)
+def test_windowed_matches_dense_reference(profile: ProfileParams) -> None:
+    gen = torch.Generator().manual_seed(3)
+    grid = torch.linspace(5.0, 25.0, 2048)
+    peaks = PeakBatch(5 + 20 * torch.rand(3, 15, generator=gen), torch.rand(3, 15, generator=gen))
+    fast = render_profiles(peaks, grid, profile, conserve_area=False)
+    ref = dense_reference(peaks, grid, profile)
+    err = (fast.double() - ref).abs().amax(1) / ref.amax(1)
+    assert float(err.max()) < 5e-3
+    conserved = render_profiles(peaks, grid, profile)
+    assert float(((conserved.double() - ref).abs().amax(1) / ref.amax(1)).max()) < 2.5e-2
+
+
+def test_padding_contributes_nothing_and_chunking_is_invisible() -> None:
+    grid = torch.linspace(10.0, 50.0, 4000)
+    base = PeakBatch(torch.tensor([[20.0, 33.3]]), torch.tensor([[1.0, 0.5]]))
+    padded = PeakBatch(torch.tensor([[20.0, 0.0, 33.3, 45.0]]), torch.tensor([[1.0, 0.0, 0.5, 0.0]]))
+    profile = ProfileParams(fwhm=0.2, eta=0.3)
+    y = render_profiles(base, grid, profile)
+    assert torch.equal(y, render_profiles(padded, grid, profile))
+    small = render_profiles(base, grid, profile, max_chunk_elements=64)
+    assert torch.allclose(y, small, rtol=1e-5, atol=1e-7)
+
+
+def test_batch_equals_per_pattern_and_is_deterministic() -> None:
+    gen = torch.Generator().manual_seed(0)
+    grid = torch.linspace(10.0, 60.0, 3000)
+    peaks = PeakBatch(10 + 50 * torch.rand(3, 12, generator=gen), torch.rand(3, 12, generator=gen))
+    fwhm, eta, rho = (
+        torch.tensor([0.05, 0.1, 0.2]),
+        torch.tensor([0.0, 0.5, 1.0]),
+        torch.tensor([0.0, 0.2, -0.3]),
+    )
+    batch = render_profiles(peaks, grid, ProfileParams(fwhm=fwhm, eta=eta, asymmetry=rho))
+    assert batch.dtype == torch.float32 and batch.shape == (3, 3000)
+    assert torch.equal(batch, render_profiles(peaks, grid, ProfileParams(fwhm=fwhm, eta=eta, asymmetry=rho)))
+    for i in range(3):
+        row = PeakBatch(peaks.two_theta[i : i + 1], peaks.intensity[i : i + 1])
+        params = ProfileParams(fwhm=float(fwhm[i]), eta=float(eta[i]), asymmetry=float(rho[i]))
+        assert torch.allclose(batch[i], render_profiles(row, grid, params)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_invalid_inputs_raise() -> None:
+    with pytest.raises(PatternError, match="uniform"):
+        render_profiles(single(), torch.tensor([1.0, 2.0, 4.0]), ProfileParams("gaussian", fwhm=0.1))
+    with pytest.raises(ConfigError):
+        render_profiles(single(), FINE, ProfileParams("gaussian", fwhm=0.1, strain=1e-3))
+    with pytest.raises(ConfigError):
+        ProfileParams(fwhm=0.1, eta=0.5, asymmetry=1.0)
+    with pytest.raises(ConfigError):
+        ProfileParams(crystallite_size_angstrom=100.0)
+    with pytest.raises(ConfigError):
+        ProfileParams("voigt")
+    with pytest.raises(ConfigError):
+        render_profiles(single(), FINE, ProfileParams(fwhm=0.1))  # pseudo-Voigt without eta

@@ -15,6 +15,10 @@ class InputError(PxrdbenchError, ValueError):
         self.reason = reason
         super().__init__(f"{self.source}: {reason}")
 
+    def __reduce__(self) -> tuple:
+        """Pickle with (source, reason) so the error crosses process boundaries (worker pools)."""
+        return (type(self), (self.source, self.reason))
+
 
 class StructureError(InputError):
     """A crystal structure cannot be parsed or is physically invalid (no sites, zero volume, unknown element)."""

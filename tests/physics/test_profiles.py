@@ -22,9 +22,10 @@ from pxrdbench.physics.profiles import (
 
 def dense_reference(peaks: PeakBatch, grid: torch.Tensor, profile: ProfileParams) -> torch.Tensor:
     """Every peak on every bin (B·P·N memory), float64, no windows: the ground truth for small cases."""
-    step = float(grid[1] - grid[0])
+    start, n = float(grid[0]), grid.numel()
+    step = (float(grid[-1]) - start) / (n - 1)
     fwhm, eta, rho = peak_shapes(peaks, profile)
-    edges = torch.cat([grid.double() - step / 2, grid[-1:].double() + step / 2])
+    edges = start + step * (torch.arange(n + 1, dtype=torch.float64) - 0.5)
     u = (edges[None, None, :] - peaks.two_theta.double()[:, :, None]) / fwhm[:, :, None]
     cdf = unit_cdf(u, eta[:, :, None], rho[:, :, None])
     return (torch.diff(cdf, dim=2) * peaks.intensity.double()[:, :, None] / step).sum(1)

@@ -50,14 +50,26 @@ def majority_atomic_numbers(structure: Any) -> np.ndarray:
     return out
 
 
-def process_entry(record_id: str, structure: Any, params: BuildParams) -> dict[str, Any] | str:
-    """Labels, reflections, atoms and graphs of one structure; a string (the reason) on failure."""
+def process_entry(
+    record_id: str, structure: Any, params: BuildParams, cif_text: str | None = None
+) -> dict[str, Any] | str:
+    """Labels, reflections, atoms and graphs of one structure; a string (the reason) on failure.
+
+    ``structure`` may be None with ``cif_text`` given: the structure is then parsed here (in a worker).
+    """
     from pxrdbench.data.graphs import cgcnn_neighbors, radius_graph
     from pxrdbench.data.structure_io import validate_structure
     from pxrdbench.errors import PxrdbenchError
     from pxrdbench.physics.reflections import compute_reflections
     from pxrdbench.symmetry.labels import symmetry_labels
 
+    if structure is None:  # deferred parsing: the source handed over the CIF text (see sources.base)
+        from pxrdbench.data.sources.base import parse_cif_entry
+
+        parsed = parse_cif_entry(cif_text, record_id, "deferred")
+        if not hasattr(parsed, "structure"):
+            return f"parse: {parsed.reason}"
+        structure = parsed.structure
     try:
         if len(structure) > params.max_atoms:
             return f"{len(structure)} sites > max_atoms={params.max_atoms}"
@@ -111,7 +123,7 @@ def process_entry(record_id: str, structure: Any, params: BuildParams) -> dict[s
     }
 
 
-def process_entry_star(args: tuple[str, Any, BuildParams]) -> tuple[str, dict[str, Any] | str]:
+def process_entry_star(args: tuple[str, Any, BuildParams, str | None]) -> tuple[str, dict[str, Any] | str]:
     """``process_entry`` for ``Pool.imap`` (one tuple argument); returns (id, result)."""
-    record_id, structure, params = args
-    return record_id, process_entry(record_id, structure, params)
+    record_id, structure, params, cif_text = args
+    return record_id, process_entry(record_id, structure, params, cif_text)

@@ -16,6 +16,7 @@ partial cache; every file is checked against the manifest on load, and a mismatc
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -93,18 +94,20 @@ def _iter_processed(
     records: Iterable[StructureRecord], params: BuildParams, workers: int
 ) -> Iterator[tuple[StructureRecord, dict[str, Any] | str]]:
     """Process records in order, in ``workers`` processes when > 1 (order preserved)."""
+    from pxrdbench.data.sources.base import CIF_TEXT_KEY
+
     if workers <= 1:
         for rec in records:
-            yield rec, process_entry(rec.id, rec.structure, params)
+            yield rec, process_entry(rec.id, rec.structure, params, rec.meta.pop(CIF_TEXT_KEY, None))
         return
     import multiprocessing as mp
 
     pending: dict[str, StructureRecord] = {}
 
-    def tasks() -> Iterator[tuple[str, Any, BuildParams]]:
+    def tasks() -> Iterator[tuple[str, Any, BuildParams, str | None]]:
         for rec in records:
             pending[rec.id] = rec
-            yield rec.id, rec.structure, params
+            yield rec.id, rec.structure, params, rec.meta.pop(CIF_TEXT_KEY, None)
 
     with mp.get_context("spawn").Pool(workers) as pool:
         for rec_id, result in pool.imap(process_entry_star, tasks(), chunksize=8):
@@ -151,17 +154,22 @@ def build_cache(
 
     def records() -> Iterator[StructureRecord]:
         nonlocal n_seen
-        for item in iter_dataset(dataset, max_structures=max_structures):
-            n_seen += 1
-            if isinstance(item, SourceFailure):
-                failures.append((item.id, item.source, "parse", item.reason))
-            else:
-                yield item
+        from pxrdbench.data.sources.base import deferred_parsing
+
+        # With worker processes, CIF parsing moves into the workers (the main process only reads the source).
+        with deferred_parsing() if workers > 1 else contextlib.nullcontext():
+            for item in iter_dataset(dataset, max_structures=max_structures):
+                n_seen += 1
+                if isinstance(item, SourceFailure):
+                    failures.append((item.id, item.source, "parse", item.reason))
+                else:
+                    yield item
 
     processed = _iter_processed(records(), params, workers)
     for rec, result in progress_iter(processed, description=f"building {dataset}", total=max_structures):
         if isinstance(result, str):
-            failures.append((rec.id, rec.source, "process", result))
+            stage, reason = ("parse", result[7:]) if result.startswith("parse: ") else ("process", result)
+            failures.append((rec.id, rec.source, stage, reason))
         else:
             ok.append((rec, result))
     ok, duplicates = _deduplicate(dataset, ok)

@@ -46,7 +46,14 @@ def _parse_once(text: str, settings: dict[str, float], caught: list[str]) -> Str
         warnings.simplefilter("always")
         try:
             parser = CifParser.from_str(text, **settings)
-            structures = parser.parse_structures(primitive=False, on_error="raise")
+            try:
+                structures = parser.parse_structures(primitive=False, on_error="raise")
+            except Exception:
+                # Multi-block files (e.g. Rietveld CIFs: a pattern block, then one block per phase): take the
+                # blocks that hold a structure; a single-block file re-raises its own error below.
+                if len(parser._cif.data) < 2:
+                    raise
+                structures = parser.parse_structures(primitive=False, on_error="ignore")
         finally:
             caught.extend(str(r.message) for r in records)
     if not structures:

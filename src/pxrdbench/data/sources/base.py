@@ -10,6 +10,9 @@ Data files are looked up in this order: an explicit ``root`` argument, ``$PXRDBE
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import hashlib
 import os
 import tempfile
@@ -158,6 +161,21 @@ def download_verified(url: str, dest: str | os.PathLike[str], sha256: str, *, ti
         tmp.unlink(missing_ok=True)
 
 
+_DEFER_PARSING: ContextVar[bool] = ContextVar("defer_cif_parsing", default=False)
+CIF_TEXT_KEY = "_cif_text"
+
+
+@contextmanager
+def deferred_parsing() -> Iterator[None]:
+    """Within this block, :func:`parse_cif_entry` yields records whose ``structure`` is None and whose
+    ``meta[CIF_TEXT_KEY]`` holds the CIF text, so a parallel builder can parse in its worker processes."""
+    token = _DEFER_PARSING.set(True)
+    try:
+        yield
+    finally:
+        _DEFER_PARSING.reset(token)
+
+
 def parse_cif_entry(
     text: Any, record_id: str, source: str, *, group: str = "", meta: dict[str, Any] | None = None
 ) -> SourceItem:
@@ -171,6 +189,8 @@ def parse_cif_entry(
 
     if not isinstance(text, str) or not text.strip():
         return SourceFailure(record_id, source, "empty or missing CIF text")
+    if _DEFER_PARSING.get():
+        return StructureRecord(record_id, None, source, group, {**(meta or {}), CIF_TEXT_KEY: text})
     try:
         structure = read_cif_text(text, record_id)
     except PxrdbenchError as exc:

@@ -32,6 +32,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from pxrdbench.models.xrd.depthwise import DepthwiseConv1d
+
 from pxrdbench.errors import ConfigError, PatternError
 
 
@@ -96,11 +98,8 @@ class ConvNeXtBlock1D(nn.Module):
         norm: bool = False,
     ) -> None:
         super().__init__()
-        # explicit 'same' padding (left (k−1)//2, right the rest), also for even kernels (100, 50)
-        self.same_padding = nn.ConstantPad1d(
-            ((kernel_size - 1) // 2, kernel_size - 1 - (kernel_size - 1) // 2), 0.0
-        )
-        self.depthwise = nn.Conv1d(channels, channels, kernel_size, groups=channels)
+        # 'same' padding (left (k−1)//2, right the rest), also for even kernels (100, 50); FFT on the CPU
+        self.depthwise = DepthwiseConv1d(channels, kernel_size)
         self.norm: nn.Module = ChannelLayerNorm1d(channels) if norm else nn.Identity()
         self.expand = nn.Conv1d(channels, expansion * channels, kernel_size=1)
         self.activation = nn.GELU()
@@ -110,7 +109,7 @@ class ConvNeXtBlock1D(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Map [B, C, L] to [B, C, L]."""
-        branch = self.project(self.activation(self.expand(self.norm(self.depthwise(self.same_padding(x))))))
+        branch = self.project(self.activation(self.expand(self.norm(self.depthwise(x)))))
         return x + self.drop_path(self.layer_scale * branch)
 
 

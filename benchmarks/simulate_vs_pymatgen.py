@@ -12,6 +12,9 @@ inflates wall time of either code at random) and wall time; both are printed. Bo
 wavelength (pxrdbench's Cu Kα = 1.541837 Å, Mo Kα = 0.710730 Å), and the peak lists are checked to agree (2θ
 within 1e-6°, intensity within 1e-3 of 100, ignoring pymatgen's splits of one peak across a 1e-5° bin
 boundary).
+
+The header line records the date, the library versions, the core count and the 1-minute load average before
+and after the run: the ratios are only comparable between runs on the same machine under similar load.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # o
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import datetime  # noqa: E402
+import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -117,6 +122,17 @@ def markdown_table(results: dict[str, dict[str, float]], n: int) -> str:
     return "\n".join(lines)
 
 
+def run_header(load_before: float, load_after: float) -> str:
+    """Date, versions, cores and load: the context the ratios were measured in."""
+    import pymatgen.core
+
+    return (
+        f"{datetime.datetime.now():%Y-%m-%d %H:%M}, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, pymatgen {pymatgen.core.__version__}, {os.cpu_count()} cores, "
+        f"1-min load average {load_before:.1f} before / {load_after:.1f} after"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, time both codes, print the markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -131,10 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     structures = load_structures(args.data, args.n)
     sizes = [len(s) for s in structures]
+    load_before = os.getloadavg()[0]
+    results = {name: time_one_wavelength(structures, name) for name in args.wavelengths}
+    print(run_header(load_before, os.getloadavg()[0]))
     print(
         f"{len(structures)} structures, atoms per cell median {statistics.median(sizes):g}, max {max(sizes)}"
     )
-    results = {name: time_one_wavelength(structures, name) for name in args.wavelengths}
     print(markdown_table(results, len(structures)))
     return 0
 

@@ -88,3 +88,59 @@ def test_bad_wavelength(nacl, wavelength):
     with pytest.raises(WavelengthError) as info:
         peaks(refl, wavelength, source="nacl.cif")
     assert "nacl.cif" in str(info.value)
+
+
+def test_reflections_in_one_two_theta_bin_merge_into_one_peak():
+    from pxrdbench.physics.reflections import Reflections
+
+    lam = 1.5406
+    d = np.array([2.5, 2.5 * (1 - 2e-9), 2.0, 1.5])  # the first two are ~1e-7° apart
+    refl = Reflections(
+        d=d,
+        hkl=np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [1, 1, 1]]),
+        multiplicity=np.array([2, 4, 6, 8]),
+        intensity=np.array([10.0, 30.0, 5.0, 1.0]),
+    )
+    tt = d_to_two_theta(d, lam)
+    assert np.rint(tt[0] * 1e5) == np.rint(tt[1] * 1e5)  # precondition: one pymatgen bin
+    result = peaks(refl, lam, (0, 90))
+    assert len(result) == 3
+    lp = lorentz_polarisation(tt)
+    raw = np.array([10.0 * lp[0] + 30.0 * lp[1], 5.0 * lp[2], 1.0 * lp[3]])
+    np.testing.assert_allclose(result.intensity, 100 * raw / raw.max(), rtol=1e-12)
+    np.testing.assert_array_equal(result.multiplicity, [6, 6, 8])
+    np.testing.assert_array_equal(result.hkl[0], [1, 0, 0])  # the lowest-angle member represents the peak
+    assert result.d[0] == 2.5 and result.two_theta[0] == pytest.approx(tt[0], abs=1e-12)
+
+
+def test_lower_range_limit_selects_a_slice(nacl):
+    refl = compute_reflections(nacl, 0.9)
+    full = peaks(refl, CU, (0, 90), min_relative_intensity=0.0)
+    upper = peaks(refl, CU, (35.0, 90), min_relative_intensity=0.0)
+    inside = full.two_theta >= 35.0
+    np.testing.assert_allclose(upper.two_theta, full.two_theta[inside])
+    np.testing.assert_array_equal(upper.hkl, full.hkl[inside])
+    # rescaled to the strongest peak of the narrower range
+    np.testing.assert_allclose(upper.intensity, 100 * full.intensity[inside] / full.intensity[inside].max())
+
+
+def test_wavelength_specs_are_memoised_but_errors_are_not(nacl):
+    from pxrdbench.physics.peaks import resolve_wavelength
+
+    assert resolve_wavelength("CuKa", "a") is NAMED_SOURCES["CuKa"]
+    assert resolve_wavelength(1.5406, "a") is resolve_wavelength(1.5406, "b")
+    for _ in range(2):
+        with pytest.raises(WavelengthError, match="nacl.cif"):
+            resolve_wavelength(-1.0, "nacl.cif")
+    refl = compute_reflections(nacl, 1.0)
+    by_name, by_object = peaks(refl, "CuKa", (10, 80)), peaks(refl, CU, (10, 80))
+    np.testing.assert_array_equal(by_name.two_theta, by_object.two_theta)
+    np.testing.assert_array_equal(by_name.intensity, by_object.intensity)
+
+
+def test_simulate_passes_peak_options_and_rejects_unknown_ones(cscl):
+    doublet = simulate(cscl, "CuKa", (20, 90), ka2=True, min_relative_intensity=0.0)
+    single = simulate(cscl, "CuKa1", (20, 90), min_relative_intensity=0.0)
+    assert len(doublet) == 2 * len(single)
+    with pytest.raises(TypeError):
+        simulate(cscl, "CuKa", (20, 90), not_an_option=1)

@@ -68,16 +68,20 @@ def evaluate_simulated(
     from pxrdbench.symmetry.extinction import n_extinction_groups
     from pxrdbench.symmetry.subgroups import hop_distance_matrix
 
+    want_lattice = method.serves("lattice")
+    want_proba = any(method.serves(task) for task in ("crystal_system", "space_group", "extinction_group"))
+    if not (want_proba or want_lattice):
+        return {}  # e.g. contrastive methods: retrieval only (bench/retrieval_eval.py)
     hops = hop_distance_matrix()
     n_eg = n_extinction_groups()
-    want_lattice = method.serves("lattice")
-    preds = collect_predictions(method, rendered_batches(dm, "test", device=device), want_lattice=want_lattice,
-                                device=device)  # fmt: skip
+    preds = collect_predictions(method, rendered_batches(dm, "test", device=device), want_proba=want_proba,
+                                want_lattice=want_lattice, device=device)  # fmt: skip
     metrics = prediction_blocks(method, preds, n_boot=n_boot, hop_matrix=hops, num_extinction_groups=n_eg)
     robustness: dict[str, Any] = {}
     for name in perturbations:
         batches = rendered_batches(dm, "test", perturbation=name, device=device)
-        p = collect_predictions(method, batches, want_lattice=want_lattice, device=device)
+        p = collect_predictions(method, batches, want_proba=want_proba, want_lattice=want_lattice,
+                                device=device)  # fmt: skip
         for task, block in prediction_blocks(method, p, n_boot=n_boot, hop_matrix=hops,
                                              num_extinction_groups=n_eg).items():  # fmt: skip
             robustness.update(prefixed(f"{name}/{task}", block))

@@ -14,6 +14,10 @@ import numpy as np
 MAX_Z = 100
 """Element multi-hot length: Z = 1..100."""
 
+ZERO_INTENSITY = 1e-12
+"""Reflections with m·|F|² below this fraction of the strongest are systematic absences (|F|² ~ 1e-28 from
+rounding): they are not cached, since they render to nothing and would count against a view's ``max_peaks``."""
+
 
 @dataclass(frozen=True)
 class BuildParams:
@@ -82,7 +86,8 @@ def process_entry(
             source=record_id,
         )
         refl = compute_reflections(structure, params.d_min, source=record_id)
-        if len(refl) == 0:
+        keep = refl.intensity > ZERO_INTENSITY * (refl.intensity.max() if len(refl) else 0.0)
+        if not keep.any():
             return f"no reflection with d >= {params.d_min} Å"
         cg = cgcnn_neighbors(structure, radius=params.cgcnn_radius, max_neighbors=params.cgcnn_max_neighbors)
         rg = radius_graph(structure, cutoff=params.radius_cutoff)
@@ -101,10 +106,10 @@ def process_entry(
         "elements": elements,
         "disordered": not structure.is_ordered,
         "reflections": {
-            "d": refl.d.astype(np.float64),
-            "intensity": refl.intensity.astype(np.float32),
-            "hkl": refl.hkl.astype(np.int16),
-            "multiplicity": refl.multiplicity.astype(np.int32),
+            "d": refl.d[keep].astype(np.float64),
+            "intensity": refl.intensity[keep].astype(np.float32),
+            "hkl": refl.hkl[keep].astype(np.int16),
+            "multiplicity": refl.multiplicity[keep].astype(np.int32),
         },
         "atoms": {
             "z": majority_atomic_numbers(structure),

@@ -9,6 +9,7 @@ binning → the same normalisation. Past this point simulated and measured patte
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -67,7 +68,7 @@ def render_batch(
     perturbation: str | None = None,
 ) -> dict[str, Any]:
     """Add ``pattern`` (and ``pattern_2``... for several views) and ``pattern_mask`` to a collated batch."""
-    from pxrdbench.data.augment import perturbation_pipeline
+    from pxrdbench.data.perturbations import perturbation_pipeline
 
     d, mf2 = batch["d"], batch["mf2"]
     device = d.device
@@ -89,16 +90,22 @@ def render_batch(
 
 
 def experimental_batch(
-    view: ViewSpec, two_theta: np.ndarray, intensities: np.ndarray, wavelength: Any
+    view: ViewSpec,
+    two_theta: np.ndarray,
+    intensities: np.ndarray,
+    wavelength: Any,
+    ids: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Measured patterns (one shared 2θ axis, rows of intensities) converted into the view: Bragg re-mapping to
-    the view's wavelength, interpolation onto its grid with the unmeasured part masked, binning, normalisation."""
+    """Measured patterns (one shared 2θ axis, rows of intensities) converted into the view: Bragg
+    re-mapping to the view's wavelength, interpolation onto its grid with the unmeasured part masked,
+    binning, normalisation. ``ids`` name the rows in error messages (default ``row<i>``)."""
     from pxrdbench.data.experimental.pattern import make_pattern, to_grid
 
     grid = view.grid.tensor("cpu").double().numpy()
     rows, masks = [], []
     for i, y in enumerate(np.atleast_2d(intensities)):
-        pattern = make_pattern(f"row{i}", np.asarray(two_theta), np.asarray(y), wavelength)
+        name = str(ids[i]) if ids is not None else f"row{i}"
+        pattern = make_pattern(name, np.asarray(two_theta), np.asarray(y), wavelength)
         values, mask = to_grid(pattern, grid, view.wavelength, normalise="none")
         rows.append(values)
         masks.append(mask)

@@ -4,9 +4,10 @@ Layout of one cache directory ``$PXRDBENCH_CACHE/<dataset>-<hash>/`` (the hash c
 build parameters, the structure limit and the code's cache format, so any change gives a new directory):
 
 - ``manifest.json``  what was built, how, counts, build time, split hash, and the SHA-256 of every other file;
-- ``entries.csv``    one row per kept structure: id, source, group, split, formula, labels, Niggli cell, elements;
-- ``arrays.npz``     ragged reflections (d Å, m·|F|², hkl, multiplicity), atoms (Z, fractional coordinates, lattice),
-  CGCNN neighbour lists and radius graphs;
+- ``entries.csv``    one row per kept structure: id, source, group, split, formula, labels, Niggli cell,
+  elements;
+- ``arrays.npz``     ragged reflections (d Å, m·|F|², hkl, multiplicity), atoms (Z, fractional coordinates,
+  lattice), CGCNN neighbour lists and radius graphs;
 - ``failures.csv``   every entry that was skipped, with its id, stage and reason;
 - ``duplicates.csv`` entries dropped by cross-source deduplication (merged datasets only).
 
@@ -36,7 +37,7 @@ from pxrdbench.data.ragged import pack, save_ragged
 from pxrdbench.data.records import SourceFailure, StructureRecord
 from pxrdbench.errors import CacheError
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Bump when the on-disk layout or the meaning of a cached value changes."""
 
 DATA_FILES = ("entries.csv", "arrays.npz", "failures.csv", "duplicates.csv")
@@ -86,7 +87,9 @@ def cache_hash(key: dict[str, Any]) -> str:
 
 
 def cache_dir_for(dataset: str, digest: str, root: Path | None = None) -> Path:
-    safe = dataset.replace("+", "-").replace("/", "_")
+    """``<root>/<dataset>-<digest>``, the name made safe for any file system: ``+`` → ``-``; ``/``, ``\\`` and
+    ``:`` → ``_``; cut to 96 characters (long paths in ``cif_dir:<path>``; the digest keeps names unique)."""
+    safe = dataset.replace("+", "-").replace("/", "_").replace("\\", "_").replace(":", "_")[:96]
     return (root or cache_root()) / f"{safe}-{digest}"
 
 
@@ -128,9 +131,9 @@ def build_cache(
 ) -> Path:
     """Build (or find) the cache of ``dataset`` and return its directory.
 
-    Every source entry is parsed, labelled and simulated once; failures are listed in ``failures.csv`` with their
-    reason and counted in the manifest. An existing complete, verified cache with the same hash is reused unless
-    ``force``; a corrupt one is removed and rebuilt.
+    Every source entry is parsed, labelled and simulated once; failures are listed in ``failures.csv`` with
+    their reason and counted in the manifest. An existing complete, verified cache with the same hash is
+    reused unless ``force``; a corrupt one is removed and rebuilt.
     """
     from pxrdbench.data.sources import iter_dataset
     from pxrdbench.data.splits import make_splits, split_hash
@@ -151,6 +154,7 @@ def build_cache(
     failures: list[tuple[str, str, str, str]] = []
     ok: list[tuple[StructureRecord, dict[str, Any]]] = []
     n_seen = 0
+    read_order: dict[str, int] = {}  # id -> position in the source, to list failures in source order
 
     def records() -> Iterator[StructureRecord]:
         nonlocal n_seen
@@ -160,6 +164,7 @@ def build_cache(
         with deferred_parsing() if workers > 1 else contextlib.nullcontext():
             for item in iter_dataset(dataset, max_structures=max_structures):
                 n_seen += 1
+                read_order[item.id] = n_seen
                 if isinstance(item, SourceFailure):
                     failures.append((item.id, item.source, "parse", item.reason))
                 else:
@@ -172,6 +177,9 @@ def build_cache(
             failures.append((rec.id, rec.source, stage, reason))
         else:
             ok.append((rec, result))
+    # With workers > 1, source failures are recorded by the pool's feeder thread ahead of processing failures;
+    # a stable sort by source position makes failures.csv identical for any number of workers.
+    failures.sort(key=lambda f: read_order.get(f[0], 0))
     ok, duplicates = _deduplicate(dataset, ok)
     if not ok:
         raise CacheError(f"dataset {dataset!r}: no structure could be processed ({len(failures)} failed)")
@@ -215,7 +223,8 @@ def build_cache(
     log(
         f"{dataset}: {n_seen} entries read, {len(ok)} kept, {len(failures)} failed "
         f"({manifest['counts']['failed_parse']} parse, {manifest['counts']['failed_process']} processing), "
-        f"{len(duplicates)} duplicates dropped; splits {split_counts}; {manifest['build_time_s']} s -> {final}"
+        f"{len(duplicates)} duplicates dropped; splits {split_counts}; "
+        f"{manifest['build_time_s']} s -> {final}"
     )
     return final
 
@@ -223,13 +232,15 @@ def build_cache(
 def _deduplicate(
     dataset: str, ok: list[tuple[StructureRecord, dict[str, Any]]]
 ) -> tuple[list[tuple[StructureRecord, dict[str, Any]]], list[tuple[str, str, str]]]:
-    """For merged datasets ("a+b"), keep the first entry per (reduced formula, space group) in source order."""
+    """Merged datasets ("a+b"): keep the first entry per (reduced formula, space group) in source order."""
     if "+" not in dataset:
         return ok, []
     from pxrdbench.data.dedup import deduplicate
 
     order = {name: i for i, name in enumerate(dataset.split("+"))}
-    entries = [(res["id"], rec.source, f"{res['formula']}|{res['labels']['space_group_number']}") for rec, res in ok]
+    entries = [
+        (res["id"], rec.source, f"{res['formula']}|{res['labels']['space_group_number']}") for rec, res in ok
+    ]
     kept_ids, dropped = deduplicate(entries, source_priority=order)
     keep = set(kept_ids)
     source_of = {res["id"]: rec.source for rec, res in ok}
@@ -237,7 +248,7 @@ def _deduplicate(
 
 
 def _write_entries(path: Path, ok: list, groups: list[str], split_of: dict[str, str]) -> None:
-    cols = (
+    cols = (  # noqa: SIM905
         "index id source group split formula space_group space_group_symbol crystal_system laue_class "
         "extinction_group a b c alpha beta gamma n_sites volume elements disordered symprec_stable"
     ).split()
@@ -247,8 +258,9 @@ def _write_entries(path: Path, ok: list, groups: list[str], split_of: dict[str, 
         a, b, c, al, be, ga = lab["niggli"]
         rows.append(
             (
-                i, res["id"], rec.source, group, split_of[res["id"]], res["formula"], lab["space_group_number"],
-                lab["space_group_symbol"], lab["crystal_system_index"], lab["laue_class"], lab["extinction_group"],
+                i, res["id"], rec.source, group, split_of[res["id"]], res["formula"],
+                lab["space_group_number"], lab["space_group_symbol"], lab["crystal_system_index"],
+                lab["laue_class"], lab["extinction_group"],
                 a, b, c, al, be, ga, res["n_sites"], res["volume"], " ".join(map(str, res["elements"])),
                 int(res["disordered"]), int(lab["symprec_stable"]),
             )
@@ -312,5 +324,7 @@ def verify_cache(path: Path) -> dict[str, Any]:
         if sha256_file(file) != digest:
             raise CacheError(f"{file}: checksum mismatch (corrupt or modified)")
     if set(manifest.get("files", {})) != set(DATA_FILES):
-        raise CacheError(f"{path}: manifest lists {sorted(manifest.get('files', {}))}, expected {list(DATA_FILES)}")
+        raise CacheError(
+            f"{path}: manifest lists {sorted(manifest.get('files', {}))}, expected {list(DATA_FILES)}"
+        )
     return manifest

@@ -1,9 +1,10 @@
 """Views: a method's input specification, as data (``configs/views/<name>.yaml``), and its rendering.
 
-A view fixes the wavelength, the 2θ grid, the augmentation pipelines for training and for evaluation (peak-level
-ops, one ``Render`` step that samples the profile model from its ranges, pattern-level ops; see
-:mod:`pxrdbench.data.augment`), optional binning, the normalisation, and for token models the peak-picking rule.
-:func:`pxrdbench.data.render.render_batch` turns a batch of cached reflections into patterns on the batch's device.
+A view fixes the wavelength, the 2θ grid, the augmentation pipelines for training and for evaluation
+(peak-level ops, one ``Render`` step that samples the profile model from its ranges, pattern-level ops; see
+:mod:`pxrdbench.data.augment`), optional binning, the normalisation, and for token models the peak-picking
+rule. :func:`pxrdbench.data.render.render_batch` turns a batch of cached reflections into patterns on the
+batch's device.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pxrdbench.errors import ConfigError, did_you_mean
 from pxrdbench.physics.wavelength import Wavelength, parse_wavelength
 
 GSAS_SIGMA2_TO_FWHM2 = 8.0 * math.log(2.0) * 1e-4
-"""GSAS-II's Caglioti U, V, W give the Gaussian variance σ² in centidegrees²; FWHM² (deg²) = 8 ln2 · 1e-4 · σ²."""
+"""GSAS-II's Caglioti U, V, W give the Gaussian variance σ² in centidegrees²;
+FWHM² (deg²) = 8 ln2 · 1e-4 · σ²."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,10 @@ class ViewSpec:
 
     @property
     def d_min(self) -> float:
-        """Smallest d (Å) visible on the grid at the longest line of the source, with a 1 % margin for shifts."""
-        lam = max(lam for lam, _ in self.wavelength.lines)
+        """Smallest d (Å) any line of the source can place on the grid, with a 1 % margin for shifts:
+        d_min = λ_min / (2 sin θ_max), θ_max = min(1.01 · 2θ_stop, 179°) / 2 (the shortest line reaches the
+        smallest d; the intensity-weighted mean used without doublets is longer, so it is covered too)."""
+        lam = min(lam for lam, _ in self.wavelength.lines)
         theta = math.radians(min(self.grid.stop * 1.01, 179.0) / 2.0)
         return lam / (2.0 * math.sin(theta))
 
@@ -131,7 +135,7 @@ def view_from_dict(cfg: dict[str, Any], source: str = "view") -> ViewSpec:
         cfg["eval_pipeline"] = cfg.get("pipeline")
     for key in ("pipeline", "eval_pipeline"):
         if isinstance(cfg.get(key), dict) and "perturbation_set" in cfg[key]:
-            from pxrdbench.data.augment import PERTURBATION_SETS
+            from pxrdbench.data.perturbations import PERTURBATION_SETS
 
             name = cfg[key]["perturbation_set"]
             if name not in PERTURBATION_SETS:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -63,14 +64,28 @@ def lorentz_polarisation(two_theta_deg: np.ndarray | float) -> np.ndarray:
 
 
 def resolve_wavelength(spec: str | float | Wavelength | None, source: str) -> Wavelength:
-    """:func:`parse_wavelength`, with every error naming ``source`` (None and values ≤ 0 are errors)."""
+    """:func:`parse_wavelength`, with every error naming ``source`` (None and values ≤ 0 are errors).
+
+    Successful parses of plain numbers and names are memoised (a few hundred at most).
+    """
+    if isinstance(spec, Wavelength):
+        return spec
+    memo = type(spec) in (float, str)
+    if memo and (known := _RESOLVED.get(spec)) is not None:
+        return known
     where = f"{source} (wavelength)"
     try:
-        return parse_wavelength(spec, source=where)
+        wavelength = parse_wavelength(spec, source=where)
     except WavelengthError as exc:
         if exc.source == where:
             raise
         raise WavelengthError(where, f"{exc.source}: {exc.reason}") from exc
+    if memo and len(_RESOLVED) < 512:
+        _RESOLVED[spec] = wavelength
+    return wavelength
+
+
+_RESOLVED: dict[str | float, Wavelength] = {}
 
 
 def check_two_theta_range(two_theta_range: tuple[float, float], source: str) -> tuple[float, float]:
@@ -89,8 +104,9 @@ def check_two_theta_range(two_theta_range: tuple[float, float], source: str) -> 
     return lo, hi
 
 
+@lru_cache(maxsize=256)
 def _lines(wavelength: Wavelength, ka2: bool) -> tuple[tuple[float, float], ...]:
-    """(λ, weight) pairs to render: all lines with ``ka2``, else the weighted mean λ alone."""
+    """(λ, weight) pairs to render: all lines with ``ka2``, else the weighted mean λ alone (memoised)."""
     if ka2 or len(wavelength.lines) == 1:
         return wavelength.lines
     return ((wavelength.angstrom, 1.0),)
@@ -98,26 +114,29 @@ def _lines(wavelength: Wavelength, ka2: bool) -> tuple[tuple[float, float], ...]
 
 def _line_peaks(
     reflections: Reflections, lam: float, weight: float, lo: float, hi: float
-) -> tuple[np.ndarray, np.ndarray, slice]:
-    """2θ (degrees, ascending) and weight·m|F|²·LP of the reflections visible in [lo, hi] at λ, and their
-    slice.
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """2θ (degrees, ascending) and weight·m|F|²·LP of the reflections visible in [lo, hi] at λ, and the index
+    of the first of them (they are consecutive).
 
     d is descending, so sin θ = λ/(2d) ascends and the visible reflections are one slice, found by bisection
     on sin θ (the test pymatgen applies to |g| = 2 sin θ / λ). LP uses cos 2θ = 1 − 2 sin²θ, cos θ = √(1 −
     sin²θ).
     """
     sin_theta = (0.5 * lam) / reflections.d
-    lower = math.sin(math.radians(lo) / 2.0)
-    upper = min(1.0, math.sin(math.radians(hi) / 2.0))
-    first = int(np.searchsorted(sin_theta, lower, side="left"))
-    last = int(np.searchsorted(sin_theta, upper, side="right"))
-    visible = slice(first, max(first, last))
-    sin_theta = sin_theta[visible]
+    first = 0 if lo <= 0.0 else int(sin_theta.searchsorted(math.sin(math.radians(lo) / 2.0), "left"))
+    last = max(first, int(sin_theta.searchsorted(min(1.0, math.sin(math.radians(hi) / 2.0)), "right")))
+    intensity = reflections.intensity
+    if first > 0 or last < sin_theta.shape[0]:
+        sin_theta, intensity = sin_theta[first:last], intensity[first:last]
     sin2 = sin_theta * sin_theta
     cos_2theta = 1.0 - 2.0 * sin2
     lp = (1.0 + cos_2theta * cos_2theta) / (sin2 * np.sqrt(1.0 - sin2))
-    two_theta = np.degrees(2.0 * np.arcsin(sin_theta))
-    return two_theta, (weight * reflections.intensity[visible]) * lp, visible
+    two_theta = np.arcsin(sin_theta) * _TWO_DEGREES  # = degrees(2 asin), bit for bit
+    return two_theta, (intensity if weight == 1.0 else weight * intensity) * lp, first
+
+
+_TWO_DEGREES = 360.0 / math.pi
+"""2θ in degrees per radian of θ (exactly twice 180/π, so x · this == degrees(2x) bit for bit)."""
 
 
 def peaks(
@@ -140,42 +159,62 @@ def peaks(
     """
     wl = resolve_wavelength(wavelength, source)
     lo, hi = check_two_theta_range(two_theta_range, source)
+    return _peak_list(reflections, wl, lo, hi, ka2=ka2, min_relative_intensity=min_relative_intensity)
+
+
+def _peak_list(
+    reflections: Reflections,
+    wl: Wavelength,
+    lo: float,
+    hi: float,
+    *,
+    ka2: bool = False,
+    min_relative_intensity: float = PYMATGEN_SCALED_INTENSITY_TOL,
+) -> PeakList:
+    """:func:`peaks` on validated inputs (numpy methods rather than functions: fewer wrapper layers)."""
     lines = _lines(wl, ka2)
     mean_angstrom = lines[0][0] if len(lines) == 1 else wl.angstrom
     if len(lines) == 1:
-        two_theta, intensity, visible = _line_peaks(reflections, lines[0][0], lines[0][1], lo, hi)
-        index = np.arange(visible.start, visible.stop)
+        two_theta, intensity, first = _line_peaks(reflections, lines[0][0], lines[0][1], lo, hi)
+        index = None  # peak i is reflection first + i
     else:
         parts = [_line_peaks(reflections, lam, weight, lo, hi) for lam, weight in lines]
         two_theta = np.concatenate([p[0] for p in parts])
         intensity = np.concatenate([p[1] for p in parts])
-        index = np.concatenate([np.arange(p[2].start, p[2].stop) for p in parts])
+        index = np.concatenate([np.arange(p[2], p[2] + p[0].shape[0]) for p in parts])
         order = np.argsort(two_theta, kind="stable")
-        two_theta, intensity, index = two_theta[order], intensity[order], index[order]
-    if two_theta.size == 0:
+        two_theta, intensity, index = two_theta.take(order), intensity.take(order), index.take(order)
+        first = 0
+    if two_theta.shape[0] == 0:
         return _empty(mean_angstrom)
-
+    multiplicity = reflections.multiplicity[first : first + two_theta.shape[0]] if index is None else None
     keys = np.rint(two_theta * (1.0 / TWO_THETA_MERGE_TOL_DEG))
-    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-    multiplicity = reflections.multiplicity[index]
-    if starts.shape[0] < two_theta.shape[0]:  # some peaks share a 1e-5° bin: merge them
+    same_bin = keys[1:] == keys[:-1]
+    if same_bin.any():  # some peaks share a 1e-5° bin: merge them
+        starts = np.concatenate((_ZERO, (~same_bin).nonzero()[0] + 1))
+        index = np.arange(first, first + two_theta.shape[0]) if index is None else index
+        multiplicity = np.add.reduceat(reflections.multiplicity.take(index), starts)
         intensity = np.add.reduceat(intensity, starts)
-        multiplicity = np.add.reduceat(multiplicity, starts)
-        two_theta, index = two_theta[starts], index[starts]
+        two_theta, index = two_theta.take(starts), index.take(starts)
+    elif multiplicity is None:
+        multiplicity = reflections.multiplicity.take(index)
     top = intensity.max()
     if not top > 0:
         return _empty(mean_angstrom)
     scaled = intensity * (100.0 / top)
-    keep = np.flatnonzero(scaled > min_relative_intensity)
-    rep = index[keep]
+    keep = (scaled > min_relative_intensity).nonzero()[0]
+    rep = keep + first if index is None else index.take(keep)
     return PeakList(
-        two_theta=two_theta[keep],
-        intensity=scaled[keep],
-        d=reflections.d[rep],
-        hkl=reflections.hkl[rep],
-        multiplicity=multiplicity[keep],
+        two_theta=two_theta.take(keep),
+        intensity=scaled.take(keep),
+        d=reflections.d.take(rep),
+        hkl=reflections.hkl.take(rep, axis=0),
+        multiplicity=multiplicity.take(keep),
         wavelength_angstrom=mean_angstrom,
     )
+
+
+_ZERO = np.zeros(1, dtype=np.intp)
 
 
 def _empty(wavelength_angstrom: float) -> PeakList:
@@ -193,7 +232,7 @@ def _empty(wavelength_angstrom: float) -> PeakList:
 def d_min_for_range(wavelength: Wavelength, two_theta_max: float, *, ka2: bool = False) -> float:
     """Smallest d (Å) visible up to 2θ_max: d_min = λ_min / (2 sin θ_max), λ_min: shortest rendered line."""
     lam = min(lam for lam, _ in _lines(wavelength, ka2))
-    return lam / (2.0 * np.sin(np.radians(two_theta_max) / 2.0))
+    return lam / (2.0 * math.sin(math.radians(two_theta_max) / 2.0))
 
 
 def simulate(
@@ -206,10 +245,13 @@ def simulate(
     **peak_options: Any,
 ) -> PeakList:
     """Stick pattern of ``structure``: :func:`compute_reflections` down to the d of the range's upper end,
-    then
-    :func:`peaks` (``peak_options``: ``ka2``, ``min_relative_intensity``)."""
+    then :func:`peaks` (``peak_options``: ``ka2``, ``min_relative_intensity``).
+
+    Only the reflections the range can show are computed (d ≥ λ_min / (2 sin(2θ_max / 2)), less 1e-9 relative
+    so none at the edge is lost to rounding); the wavelength and range are validated once.
+    """
     wl = resolve_wavelength(wavelength, source)
     lo, hi = check_two_theta_range(two_theta_range, source)
     d_min = d_min_for_range(wl, hi, ka2=bool(peak_options.get("ka2", False))) * (1.0 - 1e-9)
     reflections = compute_reflections(structure, d_min, default_b=default_b, source=source)
-    return peaks(reflections, wl, (lo, hi), source=source, **peak_options)
+    return _peak_list(reflections, wl, lo, hi, **peak_options)

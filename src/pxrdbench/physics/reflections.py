@@ -22,6 +22,11 @@ counts such lattice points in the hkl lists of the peak they coincide with, and 
 Lorentz-polarisation) whose scaled intensity is ≤ 1e-3 of 100, which :func:`~pxrdbench.physics.peaks.peaks`
 does too. The representative hkl of a reflection is the lexicographically largest of its lattice points
 ((2, 0, 0) for {200}, (1, 0, 1) rather than (1, 0, −1)).
+
+Speed: a typical cell (4 atoms, ~200 lattice points at Cu Kα to 90°) costs tens of numpy calls, so the code
+keeps their number low: cached half-space index grids per index box, g² as one matrix-vector product, phase
+factors as products of per-axis exponentials gathered per point, form factors of all elements as one batched
+matrix product. Large problems (many points × sites) use one BLAS product over the whole index box instead.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import math
 import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -42,8 +48,14 @@ from pxrdbench.physics.scattering import ScattererTable, form_factors_from_s2, s
 D_RELATIVE_MERGE_TOL = 1e-9
 """Lattice points with |Δd|/d below this merge into one reflection."""
 
+_CACHED_GRID_POINTS = 12_000
+"""Index boxes up to this many points keep their half-space grid cached (≤ ~1.2 MB each, 128 boxes, LRU)."""
+
+GATHER_MAX_ENTRIES = 30_000
+"""Lattice points × sites up to which phases are gathered per point; above, one BLAS box product is used."""
+
 _CHUNK_ENTRIES = 4_000_000
-"""Complex entries of one intermediate array (64 MB); larger index boxes are processed in slabs of h."""
+"""Complex entries of one intermediate array of the box product (64 MB); larger boxes go in slabs of h."""
 
 
 @dataclass(frozen=True)
@@ -80,43 +92,126 @@ class Reflections:
         )
 
 
+@dataclass(frozen=True)
+class _HalfSpaceGrid:
+    """Integer points of one Friedel half of the index box [0, H] × [−K, K] × [−L, L], lexicographic order.
+
+    In C order the box's other half (h = 0 and k < 0, or h = k = 0 and l ≤ 0) is its first ``skip`` = K·(2L
+    + 1) + L + 1 points, so grid row r is box index r + skip. ``monomials`` (P, 6) = (h², k², l², 2hk, 2hl,
+    2kl): g² = monomials @ (G*00, G*11, G*22, G*01, G*02, G*12) is one matrix-vector product. ``axis_rows``
+    (3, P) index each point's h, k and l into the concatenated axis values (0 … H, −K … K, −L … L), stored as
+    2πi·value in ``axis_values`` with the coordinate they multiply in ``axis_coordinate``.
+    """
+
+    bounds: tuple[int, int, int]
+    skip: int
+    hkl: np.ndarray  # (P, 3) int64
+    monomials: np.ndarray  # (P, 6) float64
+    axis_rows: np.ndarray  # (3, P) intp
+    axis_values: np.ndarray  # (Q,) complex
+    axis_coordinate: np.ndarray  # (Q,) 0, 1 or 2
+
+
+def _build_grid(n_h: int, n_k: int, n_l: int) -> _HalfSpaceGrid:
+    """Half-space grid of the box with bounds (H, K, L): h > 0, or h = 0 and k > 0, or h = k = 0 and l > 0."""
+    shape = (n_h + 1, 2 * n_k + 1, 2 * n_l + 1)
+    skip = n_k * shape[2] + n_l + 1
+    axes = (np.arange(n_h + 1), np.arange(-n_k, n_k + 1), np.arange(-n_l, n_l + 1))
+    box = np.empty((*shape, 3), dtype=np.int64)
+    box[..., 0], box[..., 1], box[..., 2] = axes[0][:, None, None], axes[1][:, None], axes[2]
+    hkl = box.reshape(-1, 3)[skip:]
+    as_float = hkl.astype(float)
+    monomials = as_float[:, [0, 1, 2, 0, 0, 1]] * as_float[:, [0, 1, 2, 1, 2, 2]]
+    monomials[:, 3:] *= 2.0
+    grid = _HalfSpaceGrid(
+        bounds=(n_h, n_k, n_l),
+        skip=skip,
+        hkl=hkl,
+        monomials=monomials,
+        axis_rows=(hkl + (0, n_h + 1 + n_k, n_h + 2 * n_k + 2 + n_l)).T.astype(np.intp),
+        axis_values=2j * np.pi * np.concatenate(axes),
+        axis_coordinate=np.repeat([0, 1, 2], shape),
+    )
+    for array in (grid.hkl, grid.monomials, grid.axis_rows, grid.axis_values, grid.axis_coordinate):
+        array.setflags(write=False)
+    return grid
+
+
+_cached_grid = lru_cache(maxsize=128)(_build_grid)
+
+
 def _sphere_points(
-    metric: np.ndarray, cell_lengths: np.ndarray, g2_max: float
-) -> tuple[tuple[int, int, int], np.ndarray, np.ndarray]:
+    table: ScattererTable, g2_max: float
+) -> tuple[tuple[int, int, int], _HalfSpaceGrid | None, np.ndarray, np.ndarray]:
     """Lattice points of one Friedel half space with 0 < g² ≤ g2_max, sorted by g².
 
     g² = hᵀ G* h (G* the reciprocal metric tensor, Å⁻²). Since h = g·a, |h| ≤ |g|·|a| bounds an index box
-    [0, H] × [−K, K] × [−L, L]; the half space is h > 0, or h = 0 and k > 0, or h = k = 0 and l > 0.
-
-    Returns:
-        (H, K, L); flat C-order indices of the points into the (H+1, 2K+1, 2L+1) box, which increase with
-        the lexicographic order of (h, k, l); and their g² (both sorted by g²).
+    [0, H] × [−K, K] × [−L, L]. Returns (H, K, L); the box's cached grid and the grid rows of the points
+    when the box holds ≤ _CACHED_GRID_POINTS points, else None and the points' C-order box indices (both
+    ascend with the lexicographic order of (h, k, l)); and the points' g², ascending.
     """
     limit = g2_max * (1.0 + 1e-12)
     radius = math.sqrt(limit) * (1.0 + 1e-9)
-    n_h, n_k, n_l = (int(math.floor(radius * float(length))) for length in cell_lengths)
-    h = np.arange(0.0, n_h + 1.0)
-    k = np.arange(-n_k, n_k + 1.0)
-    ell = np.arange(-n_l, n_l + 1.0)
-    (m00, m01, m02), (_, m11, m12), (_, _, m22) = metric.tolist()
-    plane = (m00 * h * h)[:, None] + (m11 * k * k + (2.0 * m01 * h)[:, None] * k)  # (H+1, 2K+1)
-    slope = (2.0 * m02 * h)[:, None] + 2.0 * m12 * k  # coefficient of l
-    g2 = (plane[:, :, None] + slope[:, :, None] * ell) + m22 * ell * ell
-    inside = g2 <= limit
-    inside[0, :n_k, :] = False  # h = 0, k < 0
-    inside[0, n_k, : n_l + 1] = False  # h = k = 0, l ≤ 0
-    flat = np.flatnonzero(inside)
-    g2_points = g2.ravel()[flat]
-    order = np.argsort(g2_points)
-    return (n_h, n_k, n_l), flat[order], g2_points[order]
+    la, lb, lc = table.cell_lengths.tolist()
+    bounds = n_h, n_k, n_l = int(radius * la), int(radius * lb), int(radius * lc)
+    (m00, m01, m02), (_, m11, m12), (_, _, m22) = table.reciprocal_metric.tolist()
+    if (n_h + 1) * (2 * n_k + 1) * (2 * n_l + 1) <= _CACHED_GRID_POINTS:
+        grid = _cached_grid(n_h, n_k, n_l)
+        g2 = grid.monomials @ np.array((m00, m11, m22, m01, m02, m12))
+        inside = (g2 <= limit).nonzero()[0]
+    else:  # a large box: evaluate g² on it directly rather than building (and caching) its grid
+        grid = None
+        h, k, ell = np.arange(0.0, n_h + 1.0), np.arange(-n_k, n_k + 1.0), np.arange(-n_l, n_l + 1.0)
+        plane = (m00 * h * h)[:, None] + (m11 * k * k + (2.0 * m01 * h)[:, None] * k)  # (H+1, 2K+1)
+        slope = (2.0 * m02 * h)[:, None] + 2.0 * m12 * k  # coefficient of l
+        g2_box = (plane[:, :, None] + slope[:, :, None] * ell) + m22 * ell * ell
+        g2_box[0, :n_k, :] = np.inf  # h = 0, k < 0: the other half space
+        g2_box[0, n_k, : n_l + 1] = np.inf  # h = k = 0, l ≤ 0
+        g2 = g2_box.ravel()
+        inside = (g2 <= limit).nonzero()[0]
+    g2 = g2.take(inside)
+    order = g2.argsort()
+    return bounds, grid, inside.take(order), g2.take(order)
 
 
-def _structure_factors(table: ScattererTable, bounds: tuple[int, int, int], flat: np.ndarray) -> np.ndarray:
-    """Partial structure factors F_t(h) = Σ_s w_st exp(2πi h·x_s) per scatterer type t at the points ``flat``.
+def _type_form_factors(table: ScattererTable, s2: np.ndarray) -> np.ndarray:
+    """(T, R) f_t(s) · exp(−B_t s²) of every scatterer type at s² (Å⁻²), electrons."""
+    f_element = form_factors_from_s2(table.z, table.a, table.b, s2)
+    if not table.has_b:  # then the types are the elements, in order
+        return f_element
+    return f_element.take(table.type_element, axis=0) * np.exp(np.multiply.outer(-table.type_b, s2))
 
-    exp(2πi(hx + ky + lz)) = e_x[h] e_y[k] e_z[l] factorises, so over the whole index box F_t[h, k, l] = Σ_s
-    (e_x[h, s] e_y[k, s]) (w_st e_z[l, s]) is one complex matrix product (BLAS) with no trigonometric function
-    per point; chunked over h so intermediates stay below ~64 MB. Returns (M, T) complex.
+
+def _gathered_intensities(
+    table: ScattererTable,
+    grid: _HalfSpaceGrid,
+    points: np.ndarray,
+    s2: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+) -> np.ndarray:
+    """Σ |F(h)|² (electrons²) over grid rows ``points``, per reflection (``counts`` points from ``starts``).
+
+    F(h) = Σ_s A_s(s²) exp(2πi h·x_s), site amplitude A_s = Σ_t w_st f_t(s) exp(−B_t s²), s² per reflection.
+    exp(2πi(hx + ky + lz)) = e[h] e[k] e[l]: only (H + 2K + 2L + 3) × N exponentials are evaluated, then
+    gathered per point (arrays are (sites, points) so the site sum runs over contiguous rows).
+    """
+    coords = table.frac_coords
+    axis_phase = np.exp(coords.take(grid.axis_coordinate, axis=1) * grid.axis_values)  # (N, Q)
+    factors = axis_phase.take(grid.axis_rows.take(points, axis=1), axis=1)  # (N, 3, M)
+    phase = factors[:, 0] * factors[:, 1]
+    phase *= factors[:, 2]
+    phase *= (table.weights @ _type_form_factors(table, s2)).repeat(counts, axis=1)  # × A_s per point
+    squares = phase.sum(axis=0).view(np.float64)  # (Re F, Im F) pairs, M of them
+    squares *= squares
+    return np.add.reduceat(squares, 2 * starts)
+
+
+def _box_partial_factors(table: ScattererTable, bounds: tuple[int, int, int], flat: np.ndarray) -> np.ndarray:
+    """Partial structure factors F_t(h) = Σ_s w_st exp(2πi h·x_s) per type t at box indices ``flat`` (M, T).
+
+    Over the whole index box F_t[h, k, l] = Σ_s (e_x[h, s] e_y[k, s]) (w_st e_z[l, s]) is one complex matrix
+    product (BLAS); chunked over h so intermediates stay below ~64 MB.
     """
     n_h, n_k, n_l = bounds
     coords = table.frac_coords
@@ -130,7 +225,7 @@ def _structure_factors(table: ScattererTable, bounds: tuple[int, int, int], flat
     rows_per_chunk = max(1, _CHUNK_ENTRIES // max(per_h * n_types, (2 * n_k + 1) * n_sites))
     if rows_per_chunk > n_h:
         xy = (e_x[:, None, :] * e_y[None, :, :]).reshape(-1, n_sites)
-        return (xy @ z_weighted).reshape(-1, n_types)[flat]
+        return (xy @ z_weighted).reshape(-1, n_types).take(flat, axis=0)
     out = np.empty((flat.shape[0], n_types), dtype=np.complex128)
     for h0 in range(0, n_h + 1, rows_per_chunk):
         h1 = min(n_h + 1, h0 + rows_per_chunk)
@@ -138,6 +233,22 @@ def _structure_factors(table: ScattererTable, bounds: tuple[int, int, int], flat
         pick = np.flatnonzero((flat >= h0 * per_h) & (flat < h1 * per_h))
         out[pick] = (xy @ z_weighted).reshape(-1, n_types)[flat[pick] - h0 * per_h]
     return out
+
+
+def _box_intensities(
+    table: ScattererTable, bounds: tuple[int, int, int], flat: np.ndarray, s2: np.ndarray, starts: np.ndarray
+) -> np.ndarray:
+    """:func:`_gathered_intensities` through :func:`_box_partial_factors` (for many points × sites).
+
+    Σ_p |Σ_t f_t F_t(p)|² = fᵀ Q f with Q_tu = Σ_p Re(F_t F_u*) over the points p of one reflection.
+    """
+    partial = _box_partial_factors(table, bounds, flat)  # (M, T)
+    f_type = _type_form_factors(table, s2)  # (T, R)
+    if partial.shape[1] == 1:
+        return np.add.reduceat(partial.real[:, 0] ** 2 + partial.imag[:, 0] ** 2, starts) * f_type[0] ** 2
+    gram = np.add.reduceat((partial[:, :, None] * partial[:, None, :].conj()).real, starts, axis=0)
+    f_rows = f_type.T
+    return ((f_rows[:, :, None] * gram).sum(axis=1) * f_rows).sum(axis=1)
 
 
 def compute_reflections(
@@ -153,39 +264,38 @@ def compute_reflections(
     if not isinstance(d_min, (int, float, np.number)) or not math.isfinite(d_min) or d_min <= 0:
         raise InputError(f"{source} (d_min)", f"d_min must be a positive number of Å, got {d_min!r}")
     table = scatterer_table(structure, default_b=default_b, source=source)
-    bounds, flat, g2 = _sphere_points(table.reciprocal_metric, table.cell_lengths, 1.0 / (d_min * d_min))
-    if flat.shape[0] == 0:
+    bounds, grid, points, g2 = _sphere_points(table, 1.0 / (d_min * d_min))
+    n_points = g2.shape[0]
+    if n_points == 0:
         return Reflections.from_dict({"d": [], "hkl": np.zeros((0, 3)), "multiplicity": [], "intensity": []})
-
-    new_group = np.empty(g2.shape[0], dtype=bool)  # a reflection is a run of equal g² (to the tolerance)
-    new_group[0] = True
-    np.greater(g2[1:] - g2[:-1], (2.0 * D_RELATIVE_MERGE_TOL) * g2[1:], out=new_group[1:])
-    starts = np.flatnonzero(new_group)
-
-    g2_reflections = g2[starts]
-    s2 = g2_reflections * 0.25  # s² = 1/(4d²), one value per reflection
-    f_type = form_factors_from_s2(table.z, table.a, table.b, s2)[table.type_element]  # (T, R)
-    if table.has_b:
-        f_type = f_type * np.exp(-table.type_b[:, None] * s2)
-    partial = _structure_factors(table, bounds, flat)  # (M, T)
-    if partial.shape[1] == 1:
-        intensity = (
-            np.add.reduceat(partial.real[:, 0] ** 2 + partial.imag[:, 0] ** 2, starts) * f_type[0] ** 2
-        )
-    else:  # Σ_p |Σ_t f_t F_t(p)|² = fᵀ Q f with Q_tu = Σ_p Re(F_t F_u*) over the points of one reflection
-        cross = (partial[:, :, None] * partial[:, None, :].conj()).real
-        gram = np.add.reduceat(cross, starts, axis=0)  # (R, T, T)
-        f_rows = f_type.T
-        intensity = ((f_rows[:, :, None] * gram).sum(axis=1) * f_rows).sum(axis=1)
-    n_h, n_k, n_l = bounds
-    best = np.maximum.reduceat(flat, starts)  # the largest flat index is the lexicographically largest hkl
-    hkl = np.column_stack(np.unravel_index(best, (n_h + 1, 2 * n_k + 1, 2 * n_l + 1))) - (0, n_k, n_l)
+    # a reflection is a run of equal g² (to the tolerance): runs start where g² jumps, and end at n_points
+    jumps = np.greater(g2[1:] - g2[:-1], (2.0 * D_RELATIVE_MERGE_TOL) * g2[1:]).nonzero()[0]
+    jumps += 1
+    edges = np.concatenate((_ZERO, jumps, (n_points,)))
+    starts = edges[:-1]
+    counts = edges[1:] - starts
+    g2_reflections = g2.take(starts)
+    s2 = 0.25 * g2_reflections  # s² = 1/(4d²)
+    largest = np.maximum.reduceat(points, starts)  # points ascend lexicographically: the largest hkl
+    if grid is not None:
+        hkl = grid.hkl.take(largest, axis=0)
+        if n_points * table.weights.shape[0] <= GATHER_MAX_ENTRIES:
+            intensity = _gathered_intensities(table, grid, points, s2, starts, counts)
+        else:
+            intensity = _box_intensities(table, bounds, points + grid.skip, s2, starts)
+    else:
+        n_h, n_k, n_l = bounds
+        hkl = np.column_stack(np.unravel_index(largest, (n_h + 1, 2 * n_k + 1, 2 * n_l + 1))) - (0, n_k, n_l)
+        intensity = _box_intensities(table, bounds, points, s2, starts)
     return Reflections(
         d=g2_reflections**-0.5,
         hkl=hkl,
-        multiplicity=2 * (np.append(starts[1:], g2.shape[0]) - starts),
+        multiplicity=2 * counts,
         intensity=2.0 * intensity,  # the Friedel mates −h contribute the same
     )
+
+
+_ZERO = np.zeros(1, dtype=np.intp)
 
 
 def _compute_one(args: tuple[Structure, float, float, str]) -> Reflections | Exception:

@@ -84,19 +84,27 @@ def form_factor_parameters(elements: Sequence[str], *, source: str = "structure"
     return _parameters_of(symbols)
 
 
-@lru_cache(maxsize=4096)
-def _parameters_of(symbols: tuple[str, ...]) -> tuple[np.ndarray, ...]:
-    """Cached (Z, a, b) arrays for tabulated element symbols (treat the arrays as read-only)."""
+@lru_cache(maxsize=1)
+def _parameter_arrays() -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+    """{symbol: row} and read-only Z (n,), a (n, k), b (n, k) of every tabulated element (k = most terms)."""
     table = _coefficient_table()
-    rows = [table[symbol] for symbol in symbols]
-    n_terms = max((c.shape[0] for _, c in rows), default=4)
-    z = np.array([zz for zz, _ in rows], dtype=np.float64)
-    a = np.zeros((len(rows), n_terms))
-    b = np.zeros((len(rows), n_terms))
-    for i, (_, coeffs) in enumerate(rows):
+    n_terms = max(coeffs.shape[0] for _, coeffs in table.values())
+    z = np.array([zz for zz, _ in table.values()], dtype=np.float64)
+    a, b = np.zeros((len(table), n_terms)), np.zeros((len(table), n_terms))
+    for i, (_, coeffs) in enumerate(table.values()):  # missing terms stay a = b = 0 and add nothing
         a[i, : coeffs.shape[0]] = coeffs[:, 0]
         b[i, : coeffs.shape[0]] = coeffs[:, 1]
-    return z, a, b
+    for array in (z, a, b):
+        array.setflags(write=False)
+    return {symbol: i for i, symbol in enumerate(table)}, z, a, b
+
+
+@lru_cache(maxsize=4096)
+def _parameters_of(symbols: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    """(Z, a, b) rows of tabulated element symbols, cached (treat the arrays as read-only)."""
+    row_of, z, a, b = _parameter_arrays()
+    rows = [row_of[symbol] for symbol in symbols]
+    return z.take(rows), a.take(rows, axis=0), b.take(rows, axis=0)
 
 
 def form_factors_from_s2(z: np.ndarray, a: np.ndarray, b: np.ndarray, s2: np.ndarray) -> np.ndarray:
@@ -106,10 +114,11 @@ def form_factors_from_s2(z: np.ndarray, a: np.ndarray, b: np.ndarray, s2: np.nda
         z: (n,) atomic numbers; a, b: (n, k) coefficients (a dimensionless, b in Å²); s2: (m,) values of s².
 
     Returns:
-        (n, m) form factors in electrons.
+        (n, m) form factors in electrons. The Gaussian sums of all n elements are one batched matrix
+        product (n, 1, k) @ (n, k, m): few numpy calls, as the sizes are small.
     """
     s2 = np.asarray(s2, dtype=np.float64)
-    gauss = (a[:, :, None] * np.exp(-b[:, :, None] * s2)).sum(axis=1)
+    gauss = (a[:, None, :] @ np.exp(np.multiply.outer(b, -s2)))[:, 0]
     return z[:, None] - (FORM_FACTOR_S2_PREFACTOR * s2) * gauss
 
 
@@ -157,22 +166,24 @@ def site_b_factor(properties: dict[str, Any], default_b: float) -> float:
     return float(default_b)
 
 
-def _metric_and_volume(matrix: list[list[float]], source: str) -> tuple[np.ndarray, np.ndarray, float]:
+def _metric_and_volume(matrix: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray, float]:
     """Reciprocal metric G* = G⁻¹ (Å⁻²), cell lengths (Å) and V = sqrt(det G) (Å³) for lattice rows a, b, c.
 
-    G = M Mᵀ is the metric tensor. Plain-float arithmetic (3 × 3); StructureError if V is not finite or ≤
-    1e-6.
+    G = M Mᵀ is the metric tensor (G_ij = a_i · a_j); G* is its inverse by cofactors, G*_ij = C_ij / det G.
+    Written out in plain floats (a 3 × 3 costs less so than through numpy). StructureError if V is not finite
+    or ≤ 1e-6.
     """
-    (g00, g01, g02), (_, g11, g12), (_, _, g22) = (
-        [sum(x * y for x, y in zip(row_i, row_j, strict=True)) for row_j in matrix] for row_i in matrix
-    )
+    (a0, a1, a2), (b0, b1, b2), (c0, c1, c2) = matrix.tolist()
+    g00, g11, g22 = a0 * a0 + a1 * a1 + a2 * a2, b0 * b0 + b1 * b1 + b2 * b2, c0 * c0 + c1 * c1 + c2 * c2
+    g01, g02, g12 = a0 * b0 + a1 * b1 + a2 * b2, a0 * c0 + a1 * c1 + a2 * c2, b0 * c0 + b1 * c1 + b2 * c2
     c00, c01, c02 = g11 * g22 - g12 * g12, g02 * g12 - g01 * g22, g01 * g12 - g02 * g11
     c11, c12, c22 = g00 * g22 - g02 * g02, g01 * g02 - g00 * g12, g00 * g11 - g01 * g01
     det = g00 * c00 + g01 * c01 + g02 * c02
     volume = math.sqrt(det) if det > 0 else (det if not math.isfinite(det) else 0.0)
     if not math.isfinite(volume) or volume <= 1e-6:
         raise StructureError(source, f"cell volume is {volume!r} Å³ (must be finite and > 1e-6)")
-    c00, c01, c02, c11, c12, c22 = c00 / det, c01 / det, c02 / det, c11 / det, c12 / det, c22 / det
+    inv = 1.0 / det
+    c00, c01, c02, c11, c12, c22 = c00 * inv, c01 * inv, c02 * inv, c11 * inv, c12 * inv, c22 * inv
     inverse = np.array([[c00, c01, c02], [c01, c11, c12], [c02, c12, c22]])
     lengths = np.array([math.sqrt(g00), math.sqrt(g11), math.sqrt(g22)])
     return inverse, lengths, volume
@@ -186,41 +197,52 @@ def scatterer_table(
     B per site from ``site.properties`` (keys :data:`B_FACTOR_KEYS`, or :data:`U_FACTOR_KEYS` as B = 8π²U),
     else ``default_b`` (Å²). Raises StructureError naming ``source`` for: no sites, non-finite or ≤ 1e-6 Å³
     cell volume, non-finite coordinates or B, non-positive occupancy, an element without tabulated form
-    factor.
+    factor. Site data are read once through the cheapest public accessors (``sites``, ``frac_coords``,
+    ``species.items()``); a species is read as its element (``Species.symbol``: Fe2+ → Fe).
     """
-    n_sites = len(structure)
+    sites = structure.sites
+    n_sites = len(sites)
     if n_sites == 0:
         raise StructureError(source, "structure has no sites")
-    reciprocal_metric, lengths, volume = _metric_and_volume(structure.lattice.matrix.tolist(), source)
-    coords = np.array([site.frac_coords for site in structure], dtype=np.float64)
-    if not math.isfinite(float(coords.sum())):  # NaN and inf propagate into the sum
+    reciprocal_metric, lengths, volume = _metric_and_volume(structure.lattice.matrix, source)
+    coords = np.array([site.frac_coords for site in sites], dtype=np.float64)
+    if not math.isfinite(coords.sum()):  # NaN and inf propagate into the sum
         raise StructureError(source, "site coordinates are not finite (NaN or inf)")
+    default = float(default_b)
     types: dict[tuple[str, float], int] = {}
     entries: list[tuple[int, int, float]] = []
-    for i, site in enumerate(structure):
+    for i, site in enumerate(sites):
         props = site.properties
-        b_value = site_b_factor(props, default_b) if props else float(default_b)
+        b_value = site_b_factor(props, default) if props else default
         if not math.isfinite(b_value):
             raise StructureError(source, f"site {i}: displacement parameter B is {b_value!r} Å²")
         for species, occupancy in site.species.items():
-            label = species.symbol if type(species) is Element else str(species)
-            symbol = _symbol_cache.get(label) or _symbol_cache.setdefault(
-                label, element_symbol(label, source=source)
-            )
+            symbol = _symbol_cache.get(species.symbol) or _remember_symbol(species.symbol, source)
             if not 0 < occupancy < math.inf:
                 raise StructureError(source, f"site {i}: occupancy of {symbol} is {occupancy!r}")
-            entries.append((i, types.setdefault((symbol, b_value), len(types)), float(occupancy)))
-    weights = np.zeros((n_sites, len(types)))
-    for i, t, occupancy in entries:
-        weights[i, t] += occupancy
-    elements = tuple(dict.fromkeys(symbol for symbol, _ in types))
+            entries.append((i, types.setdefault((symbol, b_value), len(types)), occupancy))
+    n_types = len(types)
+    if len(entries) == n_sites and all(occupancy == 1.0 for _, _, occupancy in entries):
+        weights = _identity(n_types).take([t for _, t, _ in entries], axis=0)  # ordered, fully occupied
+    else:  # two species of one site can share a type (Fe2+ and Fe3+ are both Fe): add them up
+        weights = np.zeros((n_sites, n_types))
+        for i, t, occupancy in entries:
+            weights[i, t] += occupancy
+    has_b = any(b_value != 0.0 for _, b_value in types)
+    if has_b:
+        elements = tuple(dict.fromkeys(symbol for symbol, _ in types))
+        type_element = np.array([elements.index(symbol) for symbol, _ in types], dtype=np.int64)
+        type_b = np.array([b_value for _, b_value in types], dtype=np.float64)
+    else:  # every B is 0: the types are the elements, in order
+        elements = tuple(symbol for symbol, _ in types)
+        type_element, type_b = _constant_rows(n_types)
     z, a, b = _parameters_of(elements)
     return ScattererTable(
         frac_coords=coords,
         weights=weights,
-        type_element=np.array([elements.index(symbol) for symbol, _ in types], dtype=np.int64),
-        type_b=np.array([bv for _, bv in types], dtype=np.float64),
-        has_b=any(bv != 0.0 for _, bv in types),
+        type_element=type_element,
+        type_b=type_b,
+        has_b=has_b,
         elements=elements,
         z=z,
         a=a,
@@ -229,6 +251,29 @@ def scatterer_table(
         cell_lengths=lengths,
         volume=volume,
     )
+
+
+def _remember_symbol(label: str, source: str) -> str:
+    """:func:`element_symbol` of ``label``, stored in the label cache (unknown labels raise, unstored)."""
+    symbol = _symbol_cache[label] = element_symbol(label, source=source)
+    return symbol
+
+
+@lru_cache(maxsize=64)
+def _identity(n_types: int) -> np.ndarray:
+    """Read-only T × T identity: its row t is the weight row of a site fully occupied by type t."""
+    eye = np.eye(n_types)
+    eye.setflags(write=False)
+    return eye
+
+
+@lru_cache(maxsize=64)
+def _constant_rows(n_types: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only (0, 1, …, T − 1) as int64 and T zeros: type → element map and B when no site has a B."""
+    index, zeros = np.arange(n_types, dtype=np.int64), np.zeros(n_types)
+    index.setflags(write=False)
+    zeros.setflags(write=False)
+    return index, zeros
 
 
 _symbol_cache: dict[str, str] = {}

@@ -189,6 +189,15 @@ def _analyzer(structure: Structure, symprec: float, angle_tolerance: float) -> A
     return sga
 
 
+def _ladder_group(structure: Structure, symprec: float, angle_tolerance: float) -> int:
+    """Space-group number at one rung of the tolerance ladder; 0 when spglib cannot decide there (an unstable rung,
+    e.g. coordinates rounded in the file at a tight symprec), which makes the structure ``symprec_stable=False``."""
+    try:
+        return int(_analyzer(structure, symprec, angle_tolerance).get_space_group_number())
+    except Exception:
+        return 0
+
+
 def symmetry_labels(
     structure: Structure,
     *,
@@ -226,7 +235,7 @@ def symmetry_labels(
     try:
         sga = _analyzer(structure, symprec, angle_tolerance)
         number = int(sga.get_space_group_number())
-        across = tuple(int(_analyzer(structure, p, angle_tolerance).get_space_group_number()) for p in ladder)
+        across = tuple(_ladder_group(structure, p, angle_tolerance) for p in ladder)
         lattice = structure.lattice
         if primitive_niggli:
             primitive = sga.find_primitive()

@@ -11,7 +11,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pxrdbench.bench.regression import load_bands, make_bands, regression_models, run_ci, save_bands, tracked_values
+from pxrdbench.bench.regression import (
+    load_bands,
+    make_bands,
+    regression_models,
+    run_ci,
+    save_bands,
+    tracked_values,
+)
 
 
 def main(argv: list[str]) -> int:

@@ -198,13 +198,9 @@ def _assert_same_reflections(a: Reflections, b: Reflections) -> None:
     np.testing.assert_allclose(a.intensity, b.intensity, rtol=1e-11, atol=1e-12 * a.intensity.max())
 
 
-@pytest.mark.parametrize("name", ["monoclinic", "disordered_fe_co", "wurtzite_zno", "b_factors"])
-def test_all_structure_factor_paths_agree(monkeypatch, name):
+def _assert_every_path_agrees(monkeypatch: pytest.MonkeyPatch, structure: Structure) -> None:
     from pxrdbench.physics import reflections as module
 
-    from .conftest import STRUCTURES, with_b_factors
-
-    structure = with_b_factors() if name == "b_factors" else STRUCTURES[name]()
     default = compute_reflections(structure, 0.6)
     assert default.hkl.dtype == np.int64 and default.multiplicity.dtype.kind == "i"
     monkeypatch.setattr(module, "GATHER_MAX_ENTRIES", 0)  # cached grid, BLAS box product
@@ -213,6 +209,14 @@ def test_all_structure_factor_paths_agree(monkeypatch, name):
     uncached = compute_reflections(structure, 0.6)
     assert uncached.hkl.dtype == np.int64
     _assert_same_reflections(default, uncached)
+
+
+def test_all_structure_factor_paths_agree(monkeypatch, named_structure):
+    _assert_every_path_agrees(monkeypatch, named_structure[1])
+
+
+def test_all_structure_factor_paths_agree_with_b_factors(monkeypatch, nacl_with_b):
+    _assert_every_path_agrees(monkeypatch, nacl_with_b)
 
 
 def test_half_space_grid_rows_are_one_friedel_half_in_lexicographic_order():
@@ -257,13 +261,11 @@ def test_cell_is_not_changed_and_repeat_calls_are_identical(zno):
 
 
 @pytest.mark.slow
-def test_simulate_is_much_faster_than_pymatgen():
-    """A loose, load-tolerant floor (the benchmark measures ~20–50× on 300 MP cells): ≥ 5× in CPU time."""
+def test_simulate_is_much_faster_than_pymatgen(nacl, cscl, zno):
+    """A loose, load-tolerant floor (the benchmark measures ~25× on 300 MP cells): ≥ 5× in CPU time."""
     import time
 
-    from .conftest import STRUCTURES
-
-    structures = [make() for make in STRUCTURES.values()]
+    structures = [nacl, cscl, zno]
     calculator = XRDCalculator(wavelength=CU)
     ours = theirs = 0.0
     for _ in range(3):

@@ -104,7 +104,9 @@ def evaluate_rruff908(
     def batches() -> Iterator[dict[str, Any]]:
         for start in range(0, n, 64):
             stop = min(n, start + 64)
-            batch = experimental_batch(view, arrays.two_theta, arrays.intensity[start:stop], arrays.wavelength)
+            batch = experimental_batch(
+                view, arrays.two_theta, arrays.intensity[start:stop], arrays.wavelength
+            )
             batch["crystal_system"] = torch.as_tensor(arrays.crystal_system[start:stop], dtype=torch.long)
             batch["space_group"] = torch.as_tensor(arrays.space_group[start:stop], dtype=torch.long) - 1
             yield batch
@@ -126,7 +128,9 @@ def evaluate_rruff908(
 
 
 @torch.no_grad()
-def inference_timings(method: Any, n_points: int, *, device: str = "cpu", batch: int = 64) -> dict[str, float]:
+def inference_timings(
+    method: Any, n_points: int, *, device: str = "cpu", batch: int = 64
+) -> dict[str, float]:
     """Median latency at batch size 1 (ms, 20 runs after 3 warm-ups) and throughput at ``batch`` (patterns/s)."""
     if isinstance(method, torch.nn.Module):
         method.eval().to(device)

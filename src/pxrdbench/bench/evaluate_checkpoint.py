@@ -56,7 +56,9 @@ def evaluate_checkpoint(
         raise ConfigError(f"--data {data!r}: use 'rruff908', a simulated dataset name, or --path FILE")
     from pxrdbench.data.datamodule import SimulatedDataModule
 
-    dm = SimulatedDataModule(data, view, batch_size=64, with_graphs=settings.graphs, max_structures=max_structures)
+    dm = SimulatedDataModule(
+        data, view, batch_size=64, with_graphs=settings.graphs, max_structures=max_structures
+    )
     dm.setup()
     return evaluate_simulated(method, dm, n_boot=n_boot, perturbations=[])
 
@@ -70,7 +72,10 @@ def predict_file(method: Any, view: Any, path: str, wavelength: str | None) -> d
     out = []
     for pattern in load_pattern(path, wavelength=wavelength):
         batch = experimental_batch(view, pattern.two_theta, pattern.intensity[None, :], pattern.wavelength)
-        entry: dict[str, Any] = {"id": pattern.id, "measured_fraction": float(batch["pattern_mask"].float().mean())}
+        entry: dict[str, Any] = {
+            "id": pattern.id,
+            "measured_fraction": float(batch["pattern_mask"].float().mean()),
+        }
         with torch.no_grad():
             proba = method.predict_proba(batch["pattern"]) if hasattr(method, "predict_proba") else {}
             if "crystal_system" in proba:

@@ -122,7 +122,9 @@ def _model_overrides(model_name: str, dm: Any) -> dict[str, Any]:
     return _model_overrides_for(model_name, dm.view.n_points, dm.view.split_index, dm.seed)
 
 
-def _model_overrides_for(model_name: str, n_points: int, split_index: int | None, seed: int) -> dict[str, Any]:
+def _model_overrides_for(
+    model_name: str, n_points: int, split_index: int | None, seed: int
+) -> dict[str, Any]:
     import inspect
 
     from pxrdbench.models.registry import _entry
@@ -152,8 +154,14 @@ def _trainer(
     strategy = req.strategy or ("ddp" if devices > 1 else "auto")
     precision = preset.precision_gpu if accelerator == "gpu" else preset.precision_cpu
     callbacks = [
-        ModelCheckpoint(dirpath=run_dir / "checkpoints", monitor="val_loss", mode="min", save_top_k=1,
-                        save_last=True, filename="best"),  # fmt: skip
+        ModelCheckpoint(
+            dirpath=run_dir / "checkpoints",
+            monitor="val_loss",
+            mode="min",
+            save_top_k=1,
+            save_last=True,
+            filename="best",
+        ),  # fmt: skip
     ]
     tty = sys.stderr.isatty()
     if tty:
@@ -221,9 +229,15 @@ def _evaluate_and_write(
     if model.serves("crystal_system") or model.serves("space_group"):
         try:
             rruff = evaluate_rruff908(
-                model, dm.view, n_boot=n_boot, max_patterns=preset.eval.get("rruff908_max_patterns"), device=device
+                model,
+                dm.view,
+                n_boot=n_boot,
+                max_patterns=preset.eval.get("rruff908_max_patterns"),
+                device=device,
             )
-        except DatasetError as exc:  # the experimental set is absent here: the task is reported missing, not faked
+        except (
+            DatasetError
+        ) as exc:  # the experimental set is absent here: the task is reported missing, not faked
             notes.append(f"experimental_rruff908 not evaluated: {exc}")
             rruff = {}
         if rruff:

@@ -8,10 +8,22 @@ from typing import Any
 import numpy as np
 
 from pxrdbench.evaluation.bootstrap import fn_with_ci, mean_with_ci, metric_entry
-from pxrdbench.evaluation.classification import classification_metrics, per_item_correct, space_group_error_hops
+from pxrdbench.evaluation.classification import (
+    classification_metrics,
+    per_item_correct,
+    space_group_error_hops,
+)
 from pxrdbench.evaluation.lattice import lattice_abs_errors, lattice_metrics
 
-CRYSTAL_SYSTEM_NAMES = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic")
+CRYSTAL_SYSTEM_NAMES = (
+    "triclinic",
+    "monoclinic",
+    "orthorhombic",
+    "tetragonal",
+    "trigonal",
+    "hexagonal",
+    "cubic",
+)
 
 
 def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes for a cache build (default 2)")
     parser.add_argument("--results-dir", default="leaderboards/results")
     parser.add_argument("--runs-dir", default="runs", help="checkpoints and logs (default runs/)")
-    parser.add_argument("--no-leaderboard", action="store_true", help="do not rebuild leaderboards/ afterwards")
+    parser.add_argument(
+        "--no-leaderboard", action="store_true", help="do not rebuild leaderboards/ afterwards"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,12 +10,18 @@ import sys
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     build = sub.add_parser("build", help="parse, label and simulate every structure once; write the cache")
-    build.add_argument("dataset", help="amcsd, mp_cgcnn, oqmd_icsd, perov5, carbon24, synthetic, ... or a+b merges")
-    build.add_argument("--max-structures", type=int, default=None, help="take only the first N source entries")
+    build.add_argument(
+        "dataset", help="amcsd, mp_cgcnn, oqmd_icsd, perov5, carbon24, synthetic, ... or a+b merges"
+    )
+    build.add_argument(
+        "--max-structures", type=int, default=None, help="take only the first N source entries"
+    )
     build.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     build.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     build.add_argument("--force", action="store_true", help="rebuild even if a verified cache exists")
-    info = sub.add_parser("info", help="counts per split and crystal system, failures, hash, size, build time")
+    info = sub.add_parser(
+        "info", help="counts per split and crystal system, failures, hash, size, build time"
+    )
     info.add_argument("dataset")
     info.add_argument("--max-structures", type=int, default=None)
     info.add_argument("--seed", type=int, default=0)
@@ -38,7 +44,9 @@ def _find(args: argparse.Namespace):
     path = cache_dir_for(args.dataset, cache_hash(key))
     if not path.exists():
         limit = f" --max-structures {args.max_structures}" if args.max_structures else ""
-        raise DatasetError(f"no cache for {args.dataset!r} at {path}; run `pxrdbench data build {args.dataset}{limit}`")
+        raise DatasetError(
+            f"no cache for {args.dataset!r} at {path}; run `pxrdbench data build {args.dataset}{limit}`"
+        )
     return DatasetCache.open(path)
 
 
@@ -48,7 +56,11 @@ def run(args: argparse.Namespace) -> int:
         from pxrdbench.data.store import build_cache
 
         path = build_cache(
-            args.dataset, max_structures=args.max_structures, workers=args.workers, split_seed=args.seed, force=args.force
+            args.dataset,
+            max_structures=args.max_structures,
+            workers=args.workers,
+            split_seed=args.seed,
+            force=args.force,
         )
         _print_info(DatasetCache.open(path).info(), as_json=False)
         return 0

@@ -14,7 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--path", default=None, help="an experimental file (any supported format) to predict")
     parser.add_argument("--wavelength", default=None, help="wavelength of --path when the file has none")
     parser.add_argument("--max-structures", type=int, default=None)
-    parser.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="also write the metrics as JSON")
+    parser.add_argument(
+        "--json", dest="json_out", default=None, metavar="OUT", help="also write the metrics as JSON"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

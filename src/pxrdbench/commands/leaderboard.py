@@ -7,7 +7,9 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", default="leaderboards/results", help="directory of results *.json files")
-    parser.add_argument("--out", default="leaderboards", help="output directory (README.md, tasks/, figures/)")
+    parser.add_argument(
+        "--out", default="leaderboards", help="output directory (README.md, tasks/, figures/)"
+    )
     parser.add_argument("--no-figures", action="store_true", help="write the markdown only")
 
 

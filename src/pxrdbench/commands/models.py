@@ -7,7 +7,9 @@ import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("pattern", nargs="?", default=None, help="only names matching this glob (e.g. 'den_*')")
+    parser.add_argument(
+        "pattern", nargs="?", default=None, help="only names matching this glob (e.g. 'den_*')"
+    )
     parser.add_argument("--tiny", action="store_true", help="include the tiny test twins")
     parser.add_argument("--json", action="store_true", help="print JSON")
 

@@ -22,8 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--two-theta", nargs=2, type=float, default=(5.0, 90.0), metavar=("MIN", "MAX"))
     parser.add_argument("--ka2", action="store_true", help="render a named Kα source as its Kα1/Kα2 doublet")
-    parser.add_argument("--json", dest="json_out", metavar="OUT|-", help="write peaks as JSON lines ('-' = stdout)")
-    parser.add_argument("--profile-csv", metavar="OUT", help="write rendered profiles (2θ column + one per structure)")
+    parser.add_argument(
+        "--json", dest="json_out", metavar="OUT|-", help="write peaks as JSON lines ('-' = stdout)"
+    )
+    parser.add_argument(
+        "--profile-csv", metavar="OUT", help="write rendered profiles (2θ column + one per structure)"
+    )
     parser.add_argument("--fwhm", type=float, default=0.1, help="Gaussian FWHM in degrees for --profile-csv")
     parser.add_argument("--step", type=float, default=0.01, help="2θ step in degrees for --profile-csv")
 
@@ -90,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     return 0 if failed == 0 else (1 if ok else 2)
 
 
-def _write_profiles(path: str, profiles: list, lo: float, hi: float, step: float, fwhm: float, lam: float) -> None:
+def _write_profiles(
+    path: str, profiles: list, lo: float, hi: float, step: float, fwhm: float, lam: float
+) -> None:
     """Render every peak list with a Gaussian of constant FWHM on one grid and write a CSV (max 100 each)."""
     import numpy as np
     import torch

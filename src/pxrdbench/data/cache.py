@@ -136,7 +136,9 @@ class DatasetCache:
 
         e = self.entries
         per_cs = {
-            split: {CRYSTAL_SYSTEMS[int(k)]: int(v) for k, v in sorted(g["crystal_system"].value_counts().items())}
+            split: {
+                CRYSTAL_SYSTEMS[int(k)]: int(v) for k, v in sorted(g["crystal_system"].value_counts().items())
+            }
             for split, g in e.groupby("split")
         }
         size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())

@@ -76,7 +76,11 @@ class SimulatedDataModule(L.LightningDataModule):
     def split_dataset(self, split: str) -> ReflectionDataset:
         assert self.cache is not None, "call setup() first"
         return ReflectionDataset(
-            self.cache, self.cache.split_indices(split), self.view.d_min, self.view.max_peaks, self.with_graphs
+            self.cache,
+            self.cache.split_indices(split),
+            self.view.d_min,
+            self.view.max_peaks,
+            self.with_graphs,
         )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
@@ -110,4 +114,6 @@ class SimulatedDataModule(L.LightningDataModule):
         train = bool(trainer is not None and trainer.training)
         step = int(trainer.global_step) if (trainer is not None and train) else 0
         rank = int(trainer.global_rank) if trainer is not None else 0
-        return render_batch(self.view, batch, train=train, seed=self.seed, step=step, rank=rank, n_views=self.n_views)
+        return render_batch(
+            self.view, batch, train=train, seed=self.seed, step=step, rank=rank, n_views=self.n_views
+        )

@@ -117,7 +117,9 @@ def parse_wavelength(spec: str | float | Wavelength | None, *, source: str = "wa
     if m := re.fullmatch(r"(-?" + _NUMBER[1:] + r"\s*(?:A|angstrom)?", text, flags=re.IGNORECASE):
         return Wavelength(f"{float(m.group(1)):g}A", ((float(m.group(1)), 1.0),))
     known = ", ".join(sorted(NAMED_SOURCES))
-    raise WavelengthError(source, f"cannot read wavelength {spec!r}; use a number in Å, '<E>keV' or one of {known}")
+    raise WavelengthError(
+        source, f"cannot read wavelength {spec!r}; use a number in Å, '<E>keV' or one of {known}"
+    )
 
 
 def two_theta_to_d(two_theta_deg: np.ndarray | float, wavelength_angstrom: float) -> np.ndarray:
@@ -201,7 +203,9 @@ def remap_pattern(
     tt = np.asarray(two_theta_deg, dtype=float)
     y = np.asarray(intensity, dtype=float)
     if tt.shape != y.shape or tt.ndim != 1:
-        raise PatternError(source, f"2θ and intensity must be 1-D of equal length, got {tt.shape} and {y.shape}")
+        raise PatternError(
+            source, f"2θ and intensity must be 1-D of equal length, got {tt.shape} and {y.shape}"
+        )
     new = convert_two_theta(tt, lam_from, lam_to)
     keep = np.isfinite(new)
     dropped = tt[~keep]

@@ -10,14 +10,13 @@ Data files are looked up in this order: an explicit ``root`` argument, ``$PXRDBE
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from contextvars import ContextVar
-
 import hashlib
 import os
 import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path

@@ -32,9 +32,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from pxrdbench.models.xrd.depthwise import DepthwiseConv1d
-
 from pxrdbench.errors import ConfigError, PatternError
+from pxrdbench.models.xrd.depthwise import DepthwiseConv1d
 
 
 def pooled_length(length: int, kernel: int, stride: int | None = None) -> int:

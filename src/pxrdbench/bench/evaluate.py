@@ -12,10 +12,11 @@ import numpy as np
 import torch
 
 from pxrdbench.bench.predict import Predictions, collect_predictions
-from pxrdbench.bench.task_metrics import CRYSTAL_SYSTEM_NAMES, classification_block, lattice_block, prefixed
+from pxrdbench.bench.task_metrics import classification_block, lattice_block, prefixed
 from pxrdbench.data.datamodule import SimulatedDataModule
 from pxrdbench.data.render import render_batch
 from pxrdbench.data.torch_dataset import collate_structures
+from pxrdbench.symmetry.labels import CRYSTAL_SYSTEMS
 
 NUM_CLASSES = {"crystal_system": 7, "space_group": 230}
 
@@ -48,7 +49,7 @@ def prediction_blocks(
             proba,
             classes[task],
             n_boot=n_boot,
-            class_names=CRYSTAL_SYSTEM_NAMES if task == "crystal_system" else None,
+            class_names=CRYSTAL_SYSTEMS if task == "crystal_system" else None,
             hop_matrix=hop_matrix if task == "space_group" else None,
         )
     if preds.lattice is not None and "lattice" in preds.labels:
@@ -120,7 +121,7 @@ def evaluate_rruff908(
                 preds.proba[task],
                 NUM_CLASSES[task],
                 n_boot=n_boot,
-                class_names=CRYSTAL_SYSTEM_NAMES if task == "crystal_system" else None,
+                class_names=CRYSTAL_SYSTEMS if task == "crystal_system" else None,
                 hop_matrix=hop_distance_matrix() if task == "space_group" else None,
             )
             out.update(prefixed(task, block))

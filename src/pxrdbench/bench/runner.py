@@ -66,9 +66,17 @@ def run_bench(req: BenchRequest) -> Path | None:
     """Train, evaluate, write the results file (rank 0) and return its path; other ranks return None."""
     import lightning as L
 
+    # Everything evaluation needs is imported now, and the code's git state recorded now, so a results file
+    # describes the code that trained the model even if the checkout changes while a long run trains.
+    import pxrdbench.bench.evaluate
+    import pxrdbench.bench.leaderboard
+    import pxrdbench.bench.results
+    import pxrdbench.bench.retrieval_eval  # noqa: F401
+    from pxrdbench.bench import provenance
     from pxrdbench.data.datamodule import SimulatedDataModule
     from pxrdbench.models.registry import create_model, model_config
 
+    git = provenance.git_state()
     preset = load_preset(req.preset)
     settings = method_settings(req.model)
     accelerator, devices = resolve_devices(req.accelerator, req.gpus)
@@ -96,17 +104,17 @@ def run_bench(req: BenchRequest) -> Path | None:
         from pxrdbench.bench.evaluate import rendered_batches
 
         model.fit(rendered_batches(dm, "train"))
-        n_epochs, is_zero = 1, True
+        train_patterns, is_zero = len(dm.split_dataset("train")), True
     else:
         trainer = _trainer(req, preset, settings, accelerator, devices, run_dir)
         ckpt = run_dir / "checkpoints" / "last.ckpt"
         trainer.fit(model, datamodule=dm, ckpt_path=str(ckpt) if (req.resume and ckpt.exists()) else None)
-        n_epochs, is_zero = int(trainer.current_epoch), trainer.is_global_zero
+        # patterns actually seen: optimiser steps × global batch (a time cap may stop mid-epoch)
+        train_patterns, is_zero = int(trainer.global_step) * batch_size * devices, trainer.is_global_zero
         if not is_zero:
             return None
         model = _best_weights(model, trainer)
     train_time = time.perf_counter() - t0
-    n_train = len(dm.split_dataset("train"))
     config = {
         "model": model_config(req.model, **overrides),
         "settings": asdict(settings),
@@ -114,7 +122,7 @@ def run_bench(req: BenchRequest) -> Path | None:
         "batch_size": batch_size,
     }
     return _evaluate_and_write(req, preset, settings, dm, model, config, accelerator, devices,
-                               train_time, n_train * max(1, n_epochs))  # fmt: skip
+                               train_time, train_patterns, git)  # fmt: skip
 
 
 def _model_overrides(model_name: str, dm: Any) -> dict[str, Any]:
@@ -207,6 +215,7 @@ def _evaluate_and_write(
     devices: int,
     train_time: float,
     train_patterns: int,
+    git: dict[str, Any],
 ) -> Path:
     from pxrdbench.bench import provenance
     from pxrdbench.bench.evaluate import evaluate_rruff908, evaluate_simulated, inference_timings
@@ -275,7 +284,7 @@ def _evaluate_and_write(
         "software": provenance.software(),
         "date": provenance.now_iso(),
         "notes": "; ".join([*notes, f"paper: {model_info(req.model).get('paper', '')}"]),
-        **provenance.git_state(),
+        **git,
     }
     path = write_results(result, req.results_dir)
     if req.leaderboard:

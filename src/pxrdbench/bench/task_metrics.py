@@ -15,16 +15,6 @@ from pxrdbench.evaluation.classification import (
 )
 from pxrdbench.evaluation.lattice import lattice_abs_errors, lattice_metrics
 
-CRYSTAL_SYSTEM_NAMES = (
-    "triclinic",
-    "monoclinic",
-    "orthorhombic",
-    "tetragonal",
-    "trigonal",
-    "hexagonal",
-    "cubic",
-)
-
 
 def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     classes = np.unique(y_true)

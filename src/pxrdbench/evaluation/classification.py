@@ -11,17 +11,7 @@ from typing import Any
 import numpy as np
 
 from pxrdbench.errors import InputError
-
-CRYSTAL_SYSTEMS: tuple[str, ...] = (
-    "triclinic",
-    "monoclinic",
-    "orthorhombic",
-    "tetragonal",
-    "trigonal",
-    "hexagonal",
-    "cubic",
-)
-"""Crystal-system class names in label order 0–6 (the order of increasing space-group number)."""
+from pxrdbench.symmetry.labels import CRYSTAL_SYSTEMS  # noqa: F401 (re-exported: class names in label order)
 
 TOP_KS: tuple[int, ...] = (1, 3, 5)
 

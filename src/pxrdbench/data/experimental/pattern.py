@@ -19,19 +19,8 @@ from pymatgen.core import Structure
 
 from pxrdbench.errors import ConfigError, InputError, PatternError, WavelengthError, did_you_mean
 from pxrdbench.physics.wavelength import Wavelength, parse_wavelength, remap_pattern
+from pxrdbench.symmetry.labels import CRYSTAL_SYSTEMS, crystal_system_index  # noqa: F401 (re-exported)
 
-CRYSTAL_SYSTEMS: tuple[str, ...] = (
-    "triclinic",
-    "monoclinic",
-    "orthorhombic",
-    "tetragonal",
-    "trigonal",
-    "hexagonal",
-    "cubic",
-)
-"""Crystal systems in label order: ``labels["crystal_system"]`` is the index into this tuple (0–6)."""
-
-_LAST_SPACE_GROUP_OF_SYSTEM = (2, 15, 74, 142, 167, 194, 230)
 NORMALISATIONS: tuple[str, ...] = ("max", "none")
 
 
@@ -175,14 +164,6 @@ def to_grid(
             raise PatternError(pattern.source, "cannot max-normalise: no positive intensity on the grid")
         out[mask] *= scale / peak
     return out, mask
-
-
-def crystal_system_index(space_group: int) -> int:
-    """Index into :data:`CRYSTAL_SYSTEMS` of an International Tables space-group number (1–230)."""
-    sg = int(space_group)
-    if not 1 <= sg <= 230:
-        raise InputError("space_group", f"space-group number must be 1–230, got {space_group!r}")
-    return next(i for i, last in enumerate(_LAST_SPACE_GROUP_OF_SYSTEM) if sg <= last)
 
 
 @lru_cache(maxsize=1)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import lightning as L
 import numpy as np
 import pytest
@@ -23,15 +21,6 @@ RING_D = np.minimum(
     np.abs(np.subtract.outer(np.arange(230), np.arange(230))),
     230 - np.abs(np.subtract.outer(np.arange(230), np.arange(230))),
 )
-
-
-@pytest.fixture(autouse=True)
-def single_thread() -> Iterator[None]:
-    """One intra-op thread: tiny convolutions are many times faster than with oversubscribed threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_model(**overrides: object) -> AlphaDiffract:

@@ -3,8 +3,6 @@ temperature options, the retrieval API and the registered configurations."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -23,14 +21,6 @@ from pxrdbench.models.registry import create_model, model_config
 
 TINY = ("den_kan_tiny", "wa_kan_tiny", "den_mlp_tiny")
 N_POINTS, SPLIT = 400, 50  # the tiny configs' grid
-
-
-@pytest.fixture(autouse=True)
-def single_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def four_structures() -> list[Structure]:

@@ -12,15 +12,6 @@ from pxrdbench.errors import ConfigError, InputError
 from pxrdbench.models.crystal.cgcnn import CGCNN, GaussianDistance, mean_per_graph
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def perovskite() -> Structure:
     return Structure(
         Lattice.cubic(3.905),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -11,15 +9,6 @@ from pxrdbench.errors import ConfigError, PatternError
 from pxrdbench.models.xrd.convnext1d import ConvNeXt1D, ConvNeXtBlock1D, DropPath, pooled_length
 
 TINY = {"channels": 8, "kernel_sizes": (9, 5, 3), "expansion": 2, "block_pool": 2, "input_length": 512}
-
-
-@pytest.fixture(autouse=True)
-def single_thread() -> Iterator[None]:
-    """One intra-op thread: tiny convolutions are many times faster than with oversubscribed threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_full_model_gives_560_features_for_8192_points() -> None:

@@ -17,15 +17,6 @@ from pxrdbench.models.xrd.resnet1d import ResNet1D
 TINY = {"widths": (4, 8), "blocks": (1, 1), "kernel_size": 3}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_split_index_is_the_first_point_at_or_above_ten_degrees():
     # 2θ = 0.1·(i+1): 10° is i = 99 (floating 0.1 + 99·0.1 = 9.999999999999998 still counts)
     assert split_index_for(0.1, 0.1, 800) == 99

@@ -17,15 +17,6 @@ from pxrdbench.models.heads.projection import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_knots_extend_the_grid_by_the_spline_order():
     knots = uniform_knots(5, 3, (-1.0, 1.0))
     assert knots.shape == (12,)

@@ -9,15 +9,6 @@ from pxrdbench.errors import ConfigError, PatternError
 from pxrdbench.models.xrd.resnet1d import ResidualBlock1D, ResNet1D
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest (and steadiest on a shared machine) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(**kwargs) -> ResNet1D:
     return ResNet1D(widths=(4, 8), blocks_per_stage=(1, 1), kernel_size=3, stem_kernel=3, **kwargs)
 

@@ -104,16 +104,31 @@ def run_bench(req: BenchRequest) -> Path | None:
         from pxrdbench.bench.evaluate import rendered_batches
 
         model.fit(rendered_batches(dm, "train"))
-        train_patterns, is_zero = len(dm.split_dataset("train")), True
+        train_patterns = len(dm.split_dataset("train"))
     else:
-        trainer = _trainer(req, preset, settings, accelerator, devices, run_dir)
-        ckpt = run_dir / "checkpoints" / "last.ckpt"
-        trainer.fit(model, datamodule=dm, ckpt_path=str(ckpt) if (req.resume and ckpt.exists()) else None)
-        # patterns actually seen: optimiser steps × global batch (a time cap may stop mid-epoch)
-        train_patterns, is_zero = int(trainer.global_step) * batch_size * devices, trainer.is_global_zero
-        if not is_zero:
-            return None
-        model = _best_weights(model, trainer)
+        members, train_patterns = [], 0
+        n_members = _ensemble_size(req.model, preset)
+        for k in range(n_members):
+            if k:  # member k: its own seed, initialisation and run directory (the paper's ensemble)
+                L.seed_everything(req.seed + k, workers=True)
+                model = create_model(
+                    req.model, **{**overrides, **({"seed": req.seed + k} if "seed" in overrides else {})}
+                )
+            member_dir = run_dir if n_members == 1 else run_dir / f"member{k}"
+            trainer = _trainer(req, preset, settings, accelerator, devices, member_dir)
+            ckpt = member_dir / "checkpoints" / "last.ckpt"
+            trainer.fit(model, datamodule=dm, ckpt_path=str(ckpt) if (req.resume and ckpt.exists()) else None)
+            # patterns actually seen: optimiser steps × global batch (a time cap may stop mid-epoch)
+            train_patterns += int(trainer.global_step) * batch_size * devices
+            if not trainer.is_global_zero:
+                return None
+            members.append(_best_weights(model, trainer))
+        if n_members > 1:
+            from pxrdbench.methods.supervised import EnsembleClassifier
+
+            model = EnsembleClassifier(members)
+        else:
+            model = members[0]
     train_time = time.perf_counter() - t0
     config = {
         "model": model_config(req.model, **overrides),
@@ -123,6 +138,15 @@ def run_bench(req: BenchRequest) -> Path | None:
     }
     return _evaluate_and_write(req, preset, settings, dm, model, config, accelerator, devices,
                                train_time, train_patterns, git)  # fmt: skip
+
+
+def _ensemble_size(model_name: str, preset: Preset) -> int:
+    """Members to train: the preset's ``ensemble`` budget, else the model config's ``ensemble`` (default 1)."""
+    from pxrdbench.models.registry import model_config
+
+    budget = preset.budget.get("ensemble")
+    configured = model_config(model_name).get("ensemble", 1)
+    return max(1, int(budget if budget is not None else (configured or 1)))
 
 
 def _model_overrides(model_name: str, dm: Any) -> dict[str, Any]:
@@ -147,7 +171,7 @@ def _model_overrides_for(
     }
     out = {k: v for k, v in candidates.items() if k in params and v is not None}
     if "ensemble" in params:
-        out["ensemble"] = 1  # one model per run; ensembles are evaluated over seeds (docs/METHODS.md)
+        out["ensemble"] = 1  # each member is one model; the runner trains K members (see _ensemble_size)
     return out
 
 

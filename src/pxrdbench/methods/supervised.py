@@ -239,6 +239,10 @@ class EnsembleClassifier(nn.Module):
         self.members = nn.ModuleList(members)
         self.tasks: tuple[str, ...] = tuple(t for t in members[0].tasks if all(t in m.tasks for m in members))
 
+    def serves(self, task: str) -> bool:
+        """Whether every member serves ``task``."""
+        return task in self.tasks
+
     @property
     def num_parameters(self) -> int:
         """Trainable parameters of all members together."""

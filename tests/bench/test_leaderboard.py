@@ -9,6 +9,7 @@ import pytest
 
 from pxrdbench.bench.leaderboard import MISSING, NOT_APPLICABLE, build_leaderboard, main
 from pxrdbench.bench.published import PUBLISHED
+from pxrdbench.evaluation.tasks import TASKS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bench"
 PUBLISHED_HEADING = "## Published (paper's protocol, not comparable)"
@@ -47,7 +48,7 @@ def test_regenerates_byte_identically(tmp_path: Path) -> None:
     assert _markdown(out_a) == first
     out_b = _build(tmp_path, "b")  # fresh copy: other mtimes, other directory
     assert _markdown(out_b) == first
-    assert "README.md" in first and "tasks/retrieval.md" in first and len(first) == 9
+    assert "README.md" in first and "tasks/retrieval.md" in first and len(first) == len(TASKS) + 1
 
 
 def test_missing_vs_not_applicable(tmp_path: Path) -> None:
@@ -119,4 +120,4 @@ def test_empty_results_directory(tmp_path: Path) -> None:
     paths = build_leaderboard(tmp_path / "results", tmp_path / "out", figures=False)
     text = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
     assert "No results yet." in text and PUBLISHED_HEADING in text
-    assert len(paths) == 9
+    assert len(paths) == len(TASKS) + 1

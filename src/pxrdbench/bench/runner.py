@@ -71,7 +71,8 @@ def run_bench(req: BenchRequest) -> Path | None:
     import pxrdbench.bench.evaluate
     import pxrdbench.bench.leaderboard
     import pxrdbench.bench.results
-    import pxrdbench.bench.retrieval_eval  # noqa: F401
+    import pxrdbench.bench.retrieval_eval
+    import pxrdbench.bench.rietveld_eval  # noqa: F401
     from pxrdbench.bench import provenance
     from pxrdbench.data.datamodule import SimulatedDataModule
     from pxrdbench.models.registry import create_model, model_config
@@ -275,9 +276,18 @@ def _evaluate_and_write(
             rruff = {}
         if rruff:
             metrics["experimental_rruff908"] = rruff
+    from pxrdbench.bench.rietveld_eval import evaluate_rietveld
+
+    try:
+        rietveld, rietveld_notes = evaluate_rietveld(model, dm, n_boot=n_boot, device=device)
+    except DatasetError as exc:  # no Rietveld CIFs here: the task is reported missing, not faked
+        rietveld, rietveld_notes = {}, [f"experimental_rietveld not evaluated: {exc}"]
+    notes += rietveld_notes
+    if rietveld:
+        metrics["experimental_rietveld"] = rietveld
     timing = inference_timings(model, dm.view.n_points, device=device)
     cache = dm.cache
-    computed = ("robustness", "experimental_rruff908", "retrieval")
+    computed = ("robustness", "experimental_rruff908", "experimental_rietveld", "retrieval")
     tasks = sorted({*model.tasks, *(t for t in computed if t in metrics), "efficiency"})
     result: dict[str, Any] = {
         "schema_version": 1,

@@ -45,14 +45,11 @@ class ReflectionDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         row = int(self.indices[i])
-        d, mf2 = self.cache.reflections(row, self.d_min)
-        if len(d) > self.max_peaks:
-            keep = np.sort(np.argpartition(-mf2, self.max_peaks)[: self.max_peaks])
-            d, mf2 = d[keep], mf2[keep]
+        d, mf2 = select_reflections(*self.cache.reflections(row), self.d_min, self.max_peaks)
         item: dict[str, Any] = {
             "index": row,
-            "d": d.astype(np.float32),
-            "mf2": mf2.astype(np.float32),
+            "d": d,
+            "mf2": mf2,
             "crystal_system": int(self.labels["crystal_system"][row]),
             "space_group": int(self.labels["space_group"][row]),
             "extinction_group": int(self.labels["extinction_group"][row]),
@@ -64,21 +61,40 @@ class ReflectionDataset(Dataset):
         return item
 
 
+def select_reflections(
+    d: np.ndarray, mf2: np.ndarray, d_min: float, max_peaks: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reflections with d >= ``d_min`` (Å), at most the ``max_peaks`` strongest by m·|F|², in their order;
+    float32 copies."""
+    d, mf2 = np.asarray(d), np.asarray(mf2)
+    keep = d >= d_min
+    d, mf2 = d[keep], mf2[keep]
+    if len(d) > max_peaks:
+        strongest = np.sort(np.argpartition(-mf2, max_peaks)[:max_peaks])
+        d, mf2 = d[strongest], mf2[strongest]
+    return d.astype(np.float32), mf2.astype(np.float32)
+
+
 def graph_data(cache: DatasetCache, row: int, kind: str) -> Any:
     """A torch_geometric ``Data`` for one structure (see the batch contract in docs/ARCHITECTURE.md)."""
+    return graph_from_arrays(cache.graph_arrays(row, kind))
+
+
+def graph_from_arrays(g: dict[str, np.ndarray]) -> Any:
+    """``Data`` from atom and edge arrays as :meth:`DatasetCache.graph_arrays` returns them: ``z``, ``frac``,
+    ``lattice`` (3×3, rows = vectors, Å), ``edge_index`` (2, E), ``distance`` (E,) [, ``edge_vec`` (E, 3)]."""
     from torch_geometric.data import Data
 
-    g = cache.graph_arrays(row, kind)
     data = Data(
-        x=torch.as_tensor(g["z"].astype(np.int64)),
-        edge_index=torch.as_tensor(g["edge_index"].astype(np.int64)),
-        edge_dist=torch.as_tensor(g["distance"]),
-        frac_coords=torch.as_tensor(g["frac"]),
-        lattice=torch.as_tensor(g["lattice"]).unsqueeze(0),
+        x=torch.as_tensor(np.asarray(g["z"]).astype(np.int64)),
+        edge_index=torch.as_tensor(np.asarray(g["edge_index"]).reshape(2, -1).astype(np.int64)),
+        edge_dist=torch.as_tensor(np.asarray(g["distance"], dtype=np.float32)),
+        frac_coords=torch.as_tensor(np.asarray(g["frac"], dtype=np.float32)),
+        lattice=torch.as_tensor(np.asarray(g["lattice"], dtype=np.float32)).unsqueeze(0),
         num_nodes=len(g["z"]),
     )
     if "edge_vec" in g:
-        data.edge_vec = torch.as_tensor(g["edge_vec"])
+        data.edge_vec = torch.as_tensor(np.asarray(g["edge_vec"], dtype=np.float32))
     return data
 
 

@@ -91,6 +91,7 @@ METRICS: dict[str, MetricSpec] = _specs(
     ),
     MetricSpec("mean_rank", "lower", "", "mean 1-based rank of the true candidate"),
     MetricSpec("median_rank", "lower", "", "median 1-based rank of the true candidate", 1),
+    MetricSpec("rank", "lower", "", "1-based rank of the true structure for this one query", 0),
     MetricSpec("mean_top1_similarity", None, "", "mean cosine similarity of the top-1 candidate", 4),
     MetricSpec("mean_confidence", None, "", "mean XCCP confidence 1/(1+exp(-(s1-0.85)/0.025))", 4),
     MetricSpec("low_confidence_share", None, "%", "share of queries whose top-1 confidence is below 0.5"),
@@ -180,6 +181,25 @@ TASKS: dict[str, TaskSpec] = {
             ("experimental_patterns", "labels", "candidates"),
             ("*/*",),
             ("crystal_system/accuracy", "space_group/accuracy", "retrieval/prescreen/top1"),
+        ),
+        TaskSpec(
+            "experimental_rietveld",
+            "measured Rietveld patterns (powder CIFs) as queries; their refined structures hidden among the "
+            "test split",
+            ("experimental_patterns", "structures", "candidates"),
+            (
+                "top*",
+                "*rank",
+                "prescreen/*",
+                "space_group_via_top1/accuracy",
+                "element_random/top*",
+                "mean_*",
+                "low_confidence_share",
+                "crystal_system/accuracy",
+                "space_group/accuracy",
+                "per_query/*",
+            ),
+            ("top1", "prescreen/top1", "space_group/accuracy"),
         ),
         TaskSpec(
             "efficiency",

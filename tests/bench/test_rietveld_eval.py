@@ -27,7 +27,11 @@ from pxrdbench.evaluation.tasks import metric_spec, task_has_metric
 from pxrdbench.models.registry import create_model
 
 # AlPO4 (one phase, Cu Kα1), Mg2Si (one phase, synchrotron 0.499 Å), C4Br4S (two polymorphs in one file)
-FILES = ("br1322Isup2.rtv.combined.cif", "gw5052Mg2Si_100K_LTsup2.rtv.combined.cif", "av5088sup4.rtv.combined.cif")
+FILES = (
+    "br1322Isup2.rtv.combined.cif",
+    "gw5052Mg2Si_100K_LTsup2.rtv.combined.cif",
+    "av5088sup4.rtv.combined.cif",
+)
 DISTRACTORS = [
     ("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
     ("Fm-3m", Lattice.cubic(4.21), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
@@ -117,7 +121,11 @@ def test_queries_keep_every_phase_and_bad_files_are_reported(folder: Path, tmp_p
     (tmp_path / "empty.cif").write_text("")
     (tmp_path / "no_pattern.cif").write_text("data_x\n_cell_length_a 5.0\n")
     queries, skipped = load_rietveld_queries(tmp_path)
-    assert [q.id for q in queries] == ["pdcif:av5088sup4", "pdcif:br1322Isup2", "pdcif:gw5052Mg2Si_100K_LTsup2"]
+    assert [q.id for q in queries] == [
+        "pdcif:av5088sup4",
+        "pdcif:br1322Isup2",
+        "pdcif:gw5052Mg2Si_100K_LTsup2",
+    ]
     assert [len(q.phases) for q in queries] == [2, 1, 1]
     assert {name for name, _ in skipped} == {"empty.cif", "no_pattern.cif"}
     assert all(reason for _, reason in skipped)
@@ -132,9 +140,11 @@ def test_raw_pattern_matching_finds_the_refined_structures_of_measured_scans(dm,
     dm.setup()
     block, notes = evaluate_rietveld(RawPattern(), dm, n_boot=20, folder=folder)
     assert notes == []
-    n_pool = len(dm.cache.split_indices("test")) + 4  # test split + four hidden phases (AlPO4, Mg2Si, 2 × C4Br4S)
+    n_pool = (
+        len(dm.cache.split_indices("test")) + 4
+    )  # test split + four hidden phases (AlPO4, Mg2Si, 2 × C4Br4S)
     assert block["top1"]["n"] == 3
-    for key, entry in block.items():
+    for key in block:
         assert task_has_metric("experimental_rietveld", key), key
         metric_spec(key)
     ranks = {k: v["value"] for k, v in block.items() if k.startswith("per_query/") and k.endswith("/rank")}

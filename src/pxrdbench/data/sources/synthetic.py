@@ -24,7 +24,9 @@ from pxrdbench.errors import InputError
 
 SOURCE = "synthetic"
 GENERATOR_VERSION = 1  # bump when the drawing procedure changes (cache keys)
-DEFAULT_N_PER_GROUP = 5  # 1,150 entries: 97 s for `data build synthetic --workers 2` (generation in the main process)
+DEFAULT_N_PER_GROUP = (
+    5  # 1,150 entries: 97 s for `data build synthetic --workers 2` (generation in the main process)
+)
 OXIDE_CATIONS = ("Li", "Na", "Mg", "Al", "K", "Ca", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn",
                  "Ga", "Sr", "Y", "Zr", "Nb", "Mo", "Sn", "Ba", "La", "W")  # fmt: skip
 HALIDE_CATIONS = ("Li", "Na", "K", "Rb", "Cs", "Mg", "Ca", "Sr", "Ba", "Ag", "Cu", "Zn", "Pb")

@@ -23,10 +23,11 @@ def _build(tmp_path: Path, name: str = "a", figures: bool = False) -> Path:
     return out
 
 
-def _table_after(text: str, heading: str) -> dict[str, list[str]]:
-    """Rows (keyed by 'method') of the first markdown table after ``heading``; cells stripped."""
+def _table_after(text: str, heading: str, first: str = "| method") -> dict[str, list[str]]:
+    """Rows (keyed by their first cell) of the first markdown table after ``heading`` whose header starts
+    with ``first``; cells stripped."""
     lines = text[text.index(heading) :].splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| method"))
+    start = next(i for i, line in enumerate(lines) if line.startswith(first))
     header = [c.strip() for c in lines[start].strip("|").split("|")]
     rows: dict[str, list[str]] = {"__header__": header}
     for line in lines[start + 2 :]:
@@ -71,12 +72,22 @@ def test_best_marking_follows_declared_direction(tmp_path: Path) -> None:
     assert "**" not in lat["majority_class"][-2]
     top1 = _table_after(text, "`top1`")  # higher is better
     assert top1["den_kan"][-2].startswith("**46.00**") and "**" not in top1["xtalnet_cpcp"][-2]
-    detail = _table_after((out / "tasks" / "retrieval.md").read_text(encoding="utf-8"), "## toy_a")
-    col = detail["__header__"].index("`mean_rank`")
-    assert detail["xtalnet_cpcp"][col] == "**12.50**" and detail["den_kan"][col] == "20.00"
-    sg = _table_after((out / "tasks" / "space_group.md").read_text(encoding="utf-8"), "## toy_a")
-    hop = sg["__header__"].index("`hop_share_3`")  # informational: never bold
-    assert "**" not in sg["majority_class"][hop] + sg["alphadiffract"][hop]
+    detail = _table_after((out / "tasks" / "retrieval.md").read_text(encoding="utf-8"), "## toy_a", "| metric")
+    header = detail["__header__"]
+    xtalnet, den_kan = header.index("xtalnet_cpcp (ci)"), header.index("den_kan (ci)")
+    assert detail["`mean_rank`"][xtalnet] == "**12.50**" and detail["`mean_rank`"][den_kan] == "20.00"
+    sg = _table_after((out / "tasks" / "space_group.md").read_text(encoding="utf-8"), "## toy_a", "| metric")
+    assert "**" not in "".join(sg["`hop_share_3`"])  # informational: never bold
+
+
+def test_task_pages_put_methods_in_columns_and_breakdowns_in_their_own_tables(tmp_path: Path) -> None:
+    text = (_build(tmp_path) / "tasks" / "crystal_system.md").read_text(encoding="utf-8")
+    summary = _table_after(text, "## toy_a", "| metric")
+    assert summary["__header__"][0] == "metric" and "alphadiffract (ci)" in summary["__header__"]
+    assert not any(key.startswith("`per_class/") for key in summary)  # breakdowns are not summary rows
+    per_class = _table_after(text, "### `per_class/<class>/accuracy`", "| class")
+    assert "cubic" in per_class
+    assert "den_kan" in text and "cannot serve" in text  # the retrieval method is named, not tabulated
 
 
 def test_seeds_are_aggregated_as_mean_and_std(tmp_path: Path) -> None:
@@ -121,3 +132,12 @@ def test_empty_results_directory(tmp_path: Path) -> None:
     text = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
     assert "No results yet." in text and PUBLISHED_HEADING in text
     assert len(paths) == len(TASKS) + 1
+
+
+def test_space_group_overview_shows_a_retrieval_methods_space_group_via_its_top1_structure(tmp_path: Path) -> None:
+    text = (_build(tmp_path) / "README.md").read_text(encoding="utf-8")
+    sg = _table_after(text, "### `space_group`")
+    assert sg["den_kan"][-2] == "61.00 [55.00, 67.00] †"  # never bold: another protocol
+    assert sg["den_kan"][-1] == NOT_APPLICABLE  # no retrieval result on toy_b to fall back on
+    assert "† A retrieval method's space group" in text
+

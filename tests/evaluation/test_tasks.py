@@ -97,3 +97,12 @@ def test_every_key_the_metric_functions_emit_is_declared_for_its_task() -> None:
         for key in keys:
             assert task_has_metric(task, key), (task, key)
             metric_direction(key)  # declared
+
+
+def test_element_random_baseline_is_informational_whatever_its_base_metric() -> None:
+    from pxrdbench.evaluation.tasks import metric_spec
+
+    assert metric_spec("top1").direction == "higher" and metric_spec("prescreen/top1").direction == "higher"
+    assert metric_spec("element_random/top1").direction is None
+    assert metric_spec("fullpool/element_random/top5").direction is None
+    assert metric_spec("fullpool/element_random/top5").unit == "%"

@@ -39,8 +39,15 @@ def evaluate_checkpoint(
     wavelength: str | None = None,
     max_structures: int | None = None,
     n_boot: int = 1000,
+    elements: str | None = None,
+    pool: str = "all",
+    top_k: int = 10,
 ) -> dict[str, Any]:
-    """Metrics (or, with ``path``, per-pattern predictions) as a JSON-ready dict."""
+    """Metrics (or, with ``path``, per-pattern predictions) as a JSON-ready dict.
+
+    With ``path``, a method that embeds patterns also ranks the structures of dataset ``data`` (``pool``:
+    ``all`` or ``test``; ``elements``: keep only candidates with exactly these elements) for each pattern.
+    """
     from pxrdbench.bench.evaluate import evaluate_rruff908, evaluate_simulated
     from pxrdbench.bench.settings import method_settings
     from pxrdbench.data.views import load_view
@@ -49,10 +56,16 @@ def evaluate_checkpoint(
     view = load_view(settings.view)
     method = load_method(model, checkpoint, view.n_points, view.split_index)
     if path is not None:
-        return predict_file(method, view, path, wavelength)
+        dm = None
+        if not _is_experimental(data):
+            from pxrdbench.data.datamodule import SimulatedDataModule
+
+            dm = SimulatedDataModule(data, view, batch_size=64, with_graphs=settings.graphs,
+                                     max_structures=max_structures)  # fmt: skip
+        return predict_file(method, view, path, wavelength, dm=dm, elements=elements, pool=pool, top_k=top_k)
     if data == "rruff908":
         return {"experimental_rruff908": evaluate_rruff908(method, view, n_boot=n_boot)}
-    if data.startswith("rruff") or data.startswith("opxrd"):
+    if _is_experimental(data):
         raise ConfigError(f"--data {data!r}: use 'rruff908', a simulated dataset name, or --path FILE")
     from pxrdbench.data.datamodule import SimulatedDataModule
 
@@ -63,12 +76,30 @@ def evaluate_checkpoint(
     return evaluate_simulated(method, dm, n_boot=n_boot, perturbations=[])
 
 
-def predict_file(method: Any, view: Any, path: str, wavelength: str | None) -> dict[str, Any]:
-    """Predictions for every pattern in one measured file (any supported format), in the method's view."""
+def _is_experimental(data: str) -> bool:
+    return data.startswith("rruff") or data.startswith("opxrd")
+
+
+def predict_file(
+    method: Any,
+    view: Any,
+    path: str,
+    wavelength: str | None,
+    *,
+    dm: Any = None,
+    elements: str | None = None,
+    pool: str = "all",
+    top_k: int = 10,
+) -> dict[str, Any]:
+    """Predictions for every pattern in one measured file (any supported format), in the method's view:
+    ranked crystal systems, space groups and the lattice for classifiers; with a data module ``dm``, the
+    ``top_k`` candidate structures of its pool for methods that embed (see :mod:`pxrdbench.bench.identify`)."""
+    from pxrdbench.bench.identify import parse_elements, rank_candidates
     from pxrdbench.data.experimental.registry import load_pattern
     from pxrdbench.data.render import experimental_batch
     from pxrdbench.symmetry.labels import CRYSTAL_SYSTEMS, space_group_symbol
 
+    wanted = parse_elements(elements)
     out = []
     for pattern in load_pattern(path, wavelength=wavelength):
         batch = experimental_batch(view, pattern.two_theta, pattern.intensity[None, :], pattern.wavelength)
@@ -77,7 +108,8 @@ def predict_file(method: Any, view: Any, path: str, wavelength: str | None) -> d
             "measured_fraction": float(batch["pattern_mask"].float().mean()),
         }
         with torch.no_grad():
-            proba = method.predict_proba(batch["pattern"]) if hasattr(method, "predict_proba") else {}
+            classifies = method.serves("crystal_system") or method.serves("space_group")
+            proba = method.predict_proba(batch["pattern"]) if classifies else {}
             if "crystal_system" in proba:
                 p = proba["crystal_system"][0]
                 top = torch.topk(p, 3)
@@ -94,6 +126,11 @@ def predict_file(method: Any, view: Any, path: str, wavelength: str | None) -> d
                 ]
             if method.serves("lattice"):
                 entry["lattice"] = [round(float(v), 3) for v in method.predict_lattice(batch["pattern"])[0]]
+        if dm is not None and method.serves("retrieval"):
+            entry["candidates"] = rank_candidates(
+                method, dm, batch["pattern"], pool=pool, elements=wanted, top_k=top_k
+            )[0]
+            entry["candidate_pool"] = {"dataset": str(dm.cache.name), "pool": pool, "elements": wanted}
         entry["labels"] = {k: v for k, v in pattern.labels.items() if isinstance(v, (int, float, str))}
         out.append(entry)
     return {"file": str(path), "patterns": out}

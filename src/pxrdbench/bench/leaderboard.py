@@ -23,7 +23,7 @@ from typing import Any
 from pxrdbench.bench.published import published_rows
 from pxrdbench.bench.results import load_all
 from pxrdbench.evaluation.bootstrap import seed_summary
-from pxrdbench.evaluation.tasks import TASKS, get_task, headline_keys, metric_spec, sort_metric_keys
+from pxrdbench.evaluation.tasks import TASKS, get_task, headline_keys, metric_spec
 
 _RUN_HEADER = [
     "method",
@@ -182,6 +182,10 @@ class Board:
             return MISSING
         return group.metrics[task][metric]
 
+    def has_result(self, row: tuple[str, str], dataset: str) -> bool:
+        """True when (method, preset) has a results file on ``dataset``."""
+        return (row[0], dataset, row[1]) in self.groups
+
     def hardware(self, row: tuple[str, str]) -> str:
         labels = set().union(*(g.hardware for (m, _, p), g in self.groups.items() if (m, p) == row))
         return "; ".join(sorted(labels))
@@ -221,6 +225,28 @@ def _legend() -> list[str]:
     ]
 
 
+VIA_MARK = "†"
+VIA_RETRIEVAL: dict[tuple[str, str], tuple[str, str]] = {
+    ("space_group", "accuracy"): ("retrieval", "space_group_via_top1/accuracy"),
+}
+"""Overview cells a retrieval method fills from another task's metric (XCCP reports the space group of the
+top-1 structure as its space-group accuracy), marked with :data:`VIA_MARK`."""
+
+
+def _fill_via_retrieval(board: Board, cells: list[list[str]], via: tuple[str, str]) -> list[list[str]]:
+    """Replace "n/a" cells of methods that cannot classify by their retrieval-derived value (never bold)."""
+    out = []
+    for row, row_cells in zip(board.rows, cells, strict=True):
+        filled = []
+        for dataset, cell in zip(board.datasets, row_cells, strict=True):
+            derived = board.cell(row, dataset, *via) if cell == NOT_APPLICABLE else None
+            filled.append(
+                format_cell(derived, via[1]) + f" {VIA_MARK}" if isinstance(derived, Cell) else cell
+            )
+        out.append(filled)
+    return out
+
+
 def _metric_title(key: str) -> str:
     spec = metric_spec(key)
     unit = f", {spec.unit}" if spec.unit else ""
@@ -245,12 +271,22 @@ def render_readme(board: Board, results_ref: str, figures: list[str]) -> str:
         ]
         for key in headline_keys(task, board.metric_keys(task)):
             cells = board.grid(task, [(d, key) for d in board.datasets])
+            via = VIA_RETRIEVAL.get((task, key))
+            if via is not None:
+                cells = _fill_via_retrieval(board, cells, via)
             rows = [
                 [_esc(m), _esc(p), _esc(board.hardware((m, p))), *c]
                 for (m, p), c in zip(board.rows, cells, strict=True)
             ]
             lines += [_metric_title(key), ""]
             lines += _table(["method", "preset", "hardware", *board.datasets], rows) + [""]
+            if via is not None and any(c.endswith(VIA_MARK) for r in cells for c in r):
+                lines += [
+                    f"{VIA_MARK} A retrieval method's space group: that of its top-1 retrieved structure "
+                    f"(`{via[0]}/{via[1]}`, test-split pool, which holds the true structure). Not ranked "
+                    "against the classifiers: the protocol differs.",
+                    "",
+                ]
     lines += ["## Runs", ""]
     run_rows = []
     for (m, d, p), g in sorted(board.groups.items()):
@@ -267,30 +303,10 @@ def render_readme(board: Board, results_ref: str, figures: list[str]) -> str:
 
 
 def render_task(board: Board, task: str) -> str:
-    """Detail markdown of one task: per dataset, every metric present (rows = method × preset)."""
-    spec = TASKS[task]
-    lines = [f"# `{task}`: {spec.description}", "", *_legend()]
-    keys = sort_metric_keys(task, board.metric_keys(task))
-    if keys:
-        lines += ["| metric | direction | unit | description |", "|---|---|---|---|"]
-        for key in keys:
-            m = metric_spec(key)
-            lines.append(f"| `{key}` | {_ARROW[m.direction]} | {m.unit} | {_esc(m.description)} |")
-        lines.append("")
-    if not board.rows:
-        lines += ["No results yet.", ""]
-    for dataset in board.datasets:
-        cols = sort_metric_keys(task, board.metric_keys(task, [dataset]))
-        if cols:
-            cells = board.grid(task, [(dataset, k) for k in cols])
-        else:  # no method has a number here: say per row whether it is missing or not applicable
-            cells = [
-                [NOT_APPLICABLE if task not in board.method_tasks[m] else MISSING] for m, _ in board.rows
-            ]
-        header = ["method", "preset", *([f"`{k}`" for k in cols] or ["result"])]
-        rows = [[_esc(m), _esc(p), *c] for (m, p), c in zip(board.rows, cells, strict=True)]
-        lines += [f"## {dataset}", ""] + _table(header, rows) + [""]
-    return "\n".join(lines)
+    """Detail markdown of one task (see :mod:`pxrdbench.bench.leaderboard_pages`)."""
+    from pxrdbench.bench.leaderboard_pages import render_task_page
+
+    return render_task_page(board, task)
 
 
 def build_leaderboard(

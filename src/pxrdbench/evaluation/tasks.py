@@ -11,7 +11,7 @@ Metric keys in a results file may carry qualifiers in front of the base name, se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Literal
 
@@ -231,13 +231,22 @@ def base_metric(key: str) -> str:
     return key.rsplit("/", 1)[-1]
 
 
+INFORMATIONAL_QUALIFIERS = frozenset({"element_random"})
+"""Qualifiers whose metrics describe the candidate pool, not the method (the element-only random baseline):
+their keys are informational, never ranked, whatever the base metric's direction."""
+
+
 def metric_spec(key: str) -> MetricSpec:
-    """The declared spec of the base metric of ``key``; unknown base names raise ConfigError."""
+    """The declared spec of the base metric of ``key`` (direction None under an informational qualifier);
+    unknown base names raise ConfigError."""
     base = base_metric(key)
     try:
-        return METRICS[base]
+        spec = METRICS[base]
     except KeyError:
         raise did_you_mean(base, tuple(METRICS), f"metric (in key {key!r})") from None
+    if INFORMATIONAL_QUALIFIERS.intersection(key.split("/")[:-1]):
+        return replace(spec, direction=None)
+    return spec
 
 
 def metric_direction(key: str) -> Direction:

@@ -88,7 +88,9 @@ def test_a_pattern_is_identified_as_the_structure_it_was_simulated_from(dm) -> N
     assert rank_candidates(RawPattern(), dm, patterns[:1], elements=["Au"])[0] == []
 
 
-def test_evaluate_a_checkpoint_on_a_measured_file_lists_candidate_phases(cif_folder: Path, tmp_path: Path) -> None:
+def test_evaluate_a_checkpoint_on_a_measured_file_lists_candidate_phases(
+    cif_folder: Path, tmp_path: Path
+) -> None:
     torch.manual_seed(0)
     model = create_model("den_kan_tiny", input_length=4000, split_index=500)
     checkpoint = tmp_path / "tiny.ckpt"

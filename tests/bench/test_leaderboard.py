@@ -72,7 +72,9 @@ def test_best_marking_follows_declared_direction(tmp_path: Path) -> None:
     assert "**" not in lat["majority_class"][-2]
     top1 = _table_after(text, "`top1`")  # higher is better
     assert top1["den_kan"][-2].startswith("**46.00**") and "**" not in top1["xtalnet_cpcp"][-2]
-    detail = _table_after((out / "tasks" / "retrieval.md").read_text(encoding="utf-8"), "## toy_a", "| metric")
+    detail = _table_after(
+        (out / "tasks" / "retrieval.md").read_text(encoding="utf-8"), "## toy_a", "| metric"
+    )
     header = detail["__header__"]
     xtalnet, den_kan = header.index("xtalnet_cpcp (ci)"), header.index("den_kan (ci)")
     assert detail["`mean_rank`"][xtalnet] == "**12.50**" and detail["`mean_rank`"][den_kan] == "20.00"
@@ -134,10 +136,11 @@ def test_empty_results_directory(tmp_path: Path) -> None:
     assert len(paths) == len(TASKS) + 1
 
 
-def test_space_group_overview_shows_a_retrieval_methods_space_group_via_its_top1_structure(tmp_path: Path) -> None:
+def test_space_group_overview_shows_a_retrieval_methods_space_group_via_its_top1_structure(
+    tmp_path: Path,
+) -> None:
     text = (_build(tmp_path) / "README.md").read_text(encoding="utf-8")
     sg = _table_after(text, "### `space_group`")
     assert sg["den_kan"][-2] == "61.00 [55.00, 67.00] †"  # never bold: another protocol
     assert sg["den_kan"][-1] == NOT_APPLICABLE  # no retrieval result on toy_b to fall back on
     assert "† A retrieval method's space group" in text
-

@@ -119,7 +119,10 @@ def test_figures_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["--results", str(FIXTURES), "--out", str(out)]) == 0
     printed = capsys.readouterr().out.split()
     pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert pngs == ["crystal_system_accuracy.png", "space_group_accuracy.png", "space_group_hops__toy_a.png"]
+    assert pngs == [
+        "crystal_system_accuracy.png", "retrieval_prescreen_top1.png", "retrieval_top1.png",
+        "space_group_accuracy.png", "space_group_hops__toy_a.png",
+    ]  # fmt: skip
     for name in pngs:
         assert (out / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert str(out / "figures" / name) in printed

@@ -100,6 +100,17 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     return out
 
 
+BAR_FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("crystal_system", "accuracy", "crystal_system_accuracy"),
+    ("extinction_group", "accuracy", "extinction_group_accuracy"),
+    ("space_group", "accuracy", "space_group_accuracy"),
+    ("retrieval", "top1", "retrieval_top1"),
+    ("retrieval", "prescreen/top1", "retrieval_prescreen_top1"),
+    ("experimental_rietveld", "prescreen/top1", "experimental_rietveld_prescreen_top1"),
+)
+"""(task, metric key, file stem) of each bar chart: one bar per method row and dataset, with its interval."""
+
+
 def _nan_if_none(x: float | None) -> float:
     return float("nan") if x is None else float(x)
 
@@ -108,15 +119,15 @@ def write_leaderboard_figures(groups: Mapping[tuple[str, str, str], Any], fig_di
     """Draw the leaderboard figures from aggregated runs; return the PNG paths written.
 
     ``groups`` maps (method, dataset, preset) to an object whose ``metrics[task][key]`` has ``value``, ``low``
-    and ``high`` (the leaderboard's ``RunGroup``). Writes ``<task>_accuracy.png`` per classification task with
+    and ``high`` (the leaderboard's ``RunGroup``). Writes one bar chart per :data:`BAR_FIGURES` entry with
     results and ``space_group_hops__<dataset>.png`` per dataset with hop-distance shares.
     """
     written: list[Path] = []
     items = sorted(groups.items())
-    for task in ("crystal_system", "extinction_group", "space_group"):
+    for task, key, stem in BAR_FIGURES:
         recs = []
         for (method, dataset, preset), group in items:
-            cell = group.metrics.get(task, {}).get("accuracy")
+            cell = group.metrics.get(task, {}).get(key)
             if cell is not None:
                 label = f"{method} ({preset})"
                 low, high = _nan_if_none(cell.low), _nan_if_none(cell.high)
@@ -124,8 +135,8 @@ def write_leaderboard_figures(groups: Mapping[tuple[str, str, str], Any], fig_di
                     {"label": label, "dataset": dataset, "value": cell.value, "low": low, "high": high}
                 )
         if recs:
-            fig = accuracy_figure(pd.DataFrame(recs), f"{task} accuracy (bars: 95 % CI or ± std)")
-            written.append(save_figure(fig, fig_dir / f"{task}_accuracy.png"))
+            fig = accuracy_figure(pd.DataFrame(recs), f"{task}: {key} (bars: 95 % CI or ± std)", f"{key} (%)")
+            written.append(save_figure(fig, fig_dir / f"{stem}.png"))
     for dataset in sorted({d for _, d, _ in groups}):
         recs = [
             {"label": f"{m} ({p})", "hop": int(key.rsplit("_", 1)[1]), "share": cell.value}

@@ -186,20 +186,12 @@ def element_random_hit_rates(truth: Tensor, allowed: Tensor, ks: tuple[int, ...]
     """
     from math import comb
 
-    n = allowed.sum(dim=1).tolist()
-    t = (truth & allowed).sum(dim=1).tolist()
-    return {
-        k: 100.0
-        * float(
-            np.mean(
-                [
-                    1.0 - comb(ni - ti, k) / comb(ni, k) if ni >= k else float(ti > 0)
-                    for ni, ti in zip(n, t, strict=True)
-                ]
-            )
-        )  # fmt: skip
-        for k in ks
-    }
+    pairs = list(zip(allowed.sum(dim=1).tolist(), (truth & allowed).sum(dim=1).tolist(), strict=True))
+
+    def hit(n: int, t: int, k: int) -> float:
+        return 1.0 - comb(n - t, k) / comb(n, k) if n >= k else float(t > 0)
+
+    return {k: 100.0 * float(np.mean([hit(n, t, k) for n, t in pairs])) for k in ks}
 
 
 def evaluate_rietveld(

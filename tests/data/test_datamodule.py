@@ -13,20 +13,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from pxrdbench.data.cache import DatasetCache
 from pxrdbench.data.datamodule import SimulatedDataModule
 from pxrdbench.data.sources import base
-from pxrdbench.data.store import build_cache
 from pxrdbench.data.torch_dataset import collate_structures
 from pxrdbench.errors import ConfigError, DatasetError
-
-SPINE_DATASET = "synthetic:1-3/225"  # same dataset and root as test_render: one build per session
-SPINE_SIZE = 8
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> DatasetCache:
-    root = tmp_path_factory.getbasetemp() / "data-spine-cache"
-    return DatasetCache.open(
-        build_cache(SPINE_DATASET, max_structures=SPINE_SIZE, root=root, log=lambda m: None)
-    )
 
 
 def module_for(cache: DatasetCache, **kwargs) -> SimulatedDataModule:
@@ -44,7 +32,7 @@ def rendered(dm: SimulatedDataModule, loader: DataLoader) -> list[dict]:
 def test_splits_cover_the_cache_without_overlap(cache) -> None:
     dm = module_for(cache)
     rows = [dm.split_dataset(s).indices for s in ("train", "val", "test")]
-    assert sorted(np.concatenate(rows).tolist()) == list(range(SPINE_SIZE))
+    assert sorted(np.concatenate(rows).tolist()) == list(range(len(cache)))
     assert all(len(r) > 0 for r in rows)
 
 
@@ -66,23 +54,23 @@ def test_batches_are_deterministic_for_a_seed(cache) -> None:
 
 
 def test_batch_carries_labels_elements_and_graphs(cache) -> None:
-    dm = module_for(cache, batch_size=SPINE_SIZE, with_graphs="cgcnn")
+    dm = module_for(cache, batch_size=len(cache), with_graphs="cgcnn")
     dataset = dm.split_dataset("all")
     batch = dm.on_after_batch_transfer(collate_structures([dataset[i] for i in range(len(dataset))]), 0)
     entries = cache.entries
-    assert batch["pattern"].shape == (SPINE_SIZE, dm.view.n_points)
+    assert batch["pattern"].shape == (len(cache), dm.view.n_points)
     assert batch["space_group"].tolist() == (entries["space_group"] - 1).tolist()
     assert batch["crystal_system"].tolist() == entries["crystal_system"].tolist()
-    assert batch["lattice"].shape == (SPINE_SIZE, 6)
+    assert batch["lattice"].shape == (len(cache), 6)
     for row, formula in enumerate(entries["formula"]):
         expected = sorted(el.Z for el in Composition(formula).elements)
         assert (torch.nonzero(batch["elements"][row]).flatten() + 1).tolist() == expected
     graph = batch["graph"]
-    assert graph.num_graphs == SPINE_SIZE
+    assert graph.num_graphs == len(cache)
     assert graph.num_nodes == int(entries["n_sites"].sum())
     assert int(graph.edge_index.max()) < graph.num_nodes and graph.edge_dist.min() > 0.5
     assert graph.edge_dist.max() <= cache.params.cgcnn_radius + 1e-4
-    counts = torch.bincount(graph.batch[graph.edge_index[0]], minlength=SPINE_SIZE)
+    counts = torch.bincount(graph.batch[graph.edge_index[0]], minlength=len(cache))
     assert (counts <= torch.tensor(entries["n_sites"].tolist()) * cache.params.cgcnn_max_neighbors).all()
 
 

@@ -9,23 +9,10 @@ import torch
 
 from pxrdbench.data.cache import DatasetCache
 from pxrdbench.data.render import bin_and_normalise, experimental_batch, render_batch, render_seed
-from pxrdbench.data.store import build_cache
 from pxrdbench.data.torch_dataset import ReflectionDataset, collate_structures
 from pxrdbench.data.views import list_views, load_view, view_from_dict
 from pxrdbench.errors import ConfigError, PatternError
 from pxrdbench.physics.wavelength import NAMED_SOURCES, d_to_two_theta
-
-SPINE_DATASET = "synthetic:1-3/225"  # 8 pyxtal crystals in P1, P-1, P2 and Fm-3m
-SPINE_SIZE = 8
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> DatasetCache:
-    """The tiny synthetic dataset, built once per session (same root and hash in every test module)."""
-    root = tmp_path_factory.getbasetemp() / "data-spine-cache"
-    return DatasetCache.open(
-        build_cache(SPINE_DATASET, max_structures=SPINE_SIZE, root=root, log=lambda m: None)
-    )
 
 
 def batch_for(cache: DatasetCache, view_name: str, n: int = 4) -> dict:
@@ -57,10 +44,10 @@ def test_every_view_renders_finite_normalised_patterns(cache, name: str) -> None
 def test_peaks_render_where_braggs_law_puts_them(cache) -> None:
     """XCCP view (Cu Kα 1.54184 Å, no noise): the strongest rendered point sits at a reflection's 2θ."""
     view = load_view("xccp_dual")
-    batch = batch_for(cache, "xccp_dual", n=SPINE_SIZE)
+    batch = batch_for(cache, "xccp_dual", n=len(cache))
     pattern = render_batch(view, batch, train=False, seed=0)["pattern"]
     grid = view.grid.tensor().double().numpy()
-    for row in range(SPINE_SIZE):
+    for row in range(len(cache)):
         two_theta = d_to_two_theta(batch["d"][row].double().numpy(), view.wavelength.angstrom)
         on_grid = np.isfinite(two_theta)
         peak_at = grid[int(pattern[row].argmax())]

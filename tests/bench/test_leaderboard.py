@@ -62,6 +62,9 @@ def test_missing_vs_not_applicable(tmp_path: Path) -> None:
     assert lat["alphadiffract"][-1] == MISSING  # ran on toy_b, declares lattice, reported no lattice metrics
     pre = _table_after(text, "`prescreen/top1`")
     assert pre["xtalnet_cpcp"][-2] == MISSING and pre["majority_class"][-2] == NOT_APPLICABLE
+    robust = _table_after(text, "`fwhm_0.5/retrieval/prescreen/top1`")
+    assert robust["majority_class"][-2] == NOT_APPLICABLE  # serves robustness, but not its retrieval part
+    assert robust["den_kan"][-2] not in (MISSING, NOT_APPLICABLE)
 
 
 def test_best_marking_follows_declared_direction(tmp_path: Path) -> None:

@@ -177,6 +177,9 @@ class Board:
         method, preset = row
         if task not in self.method_tasks[method]:
             return NOT_APPLICABLE
+        inner = metric.split("/")[1] if task == "robustness" and "/" in metric else None
+        if inner in TASKS and inner not in self.method_tasks[method]:
+            return NOT_APPLICABLE  # e.g. "fwhm_0.2/retrieval/…" for a method that cannot retrieve
         group = self.groups.get((method, dataset, preset))
         if group is None or metric not in group.metrics.get(task, {}):
             return MISSING

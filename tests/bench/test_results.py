@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pxrdbench.bench.provenance import command_line
 from pxrdbench.bench.results import (
     dumps_results,
     load_all,
@@ -125,3 +126,10 @@ def test_read_errors_for_missing_and_broken_files(tmp_path: Path) -> None:
     assert broken.name in str(info.value)
     with pytest.raises(InputError, match="does not exist"):
         load_all(tmp_path / "missing")
+
+
+def test_command_line_names_the_cli_as_users_type_it() -> None:
+    module_run = ["/x/src/pxrdbench/cli.py", "bench", "--model", "den_kan"]
+    assert command_line(module_run) == "pxrdbench bench --model den_kan"
+    assert command_line(["/venv/bin/pxrdbench", "data", "info"]) == "pxrdbench data info"
+    assert command_line(["/tmp/other/cli.py", "x"]) == "cli.py x"  # someone else's cli.py stays as it is

@@ -82,5 +82,11 @@ def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
-def command_line() -> str:
-    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+def command_line(argv: list[str] | None = None) -> str:
+    """The command that started this process, as a user would type it: the program's file name and its arguments;
+    ``python -m pxrdbench.cli …`` (argv[0] = …/pxrdbench/cli.py) is written as ``pxrdbench …``."""
+    argv = sys.argv if argv is None else argv
+    program = Path(argv[0]).name
+    if program in ("cli.py", "__main__.py") and Path(argv[0]).parent.name == "pxrdbench":
+        program = "pxrdbench"
+    return " ".join([program, *argv[1:]])

@@ -2,7 +2,7 @@
 
 Two paths are timed for 1 query and for 1,000 queries:
 
-- ``topk_similarities`` (pxrdbench.evaluation.retrieval): chunked over queries and candidates, normalises each
+- ``topk_similarities`` (pxrdbench.tasks.metrics.retrieval): chunked over queries and candidates, normalises each
   candidate chunk on the fly (what the benchmark's evaluation runs; no pre-processing of the pool);
 - ``pre-normalised matmul``: the pool L2-normalised once up front (as a deployed index would store it), then
   chunked ``q @ cᵀ`` + ``topk`` with a running merge — the lower bound of a brute-force search.
@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from pxrdbench.evaluation.retrieval import topk_similarities
+from pxrdbench.tasks.metrics.retrieval import topk_similarities
 
 K = 10
 

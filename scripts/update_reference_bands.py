@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pxrdbench.bench.regression import (
+from pxrdbench.report.regression import (
     load_bands,
     make_bands,
     regression_models,

@@ -9,15 +9,15 @@ import torch
 from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
-from pxrdbench.bench.settings import method_settings
 from pxrdbench.data.graphs import cgcnn_graph
-from pxrdbench.data.views import load_view
 from pxrdbench.errors import InputError
 from pxrdbench.losses.infonce import symmetric_infonce
 from pxrdbench.methods.contrastive import ContrastiveMethod, in_batch_top1
 from pxrdbench.models.heads.kan import KAN
 from pxrdbench.models.heads.projection import MLPProjection
 from pxrdbench.models.registry import create_model, model_config
+from pxrdbench.run.settings import method_settings
+from pxrdbench.views.spec import load_view
 
 TINY = ("den_kan_tiny", "wa_kan_tiny", "den_mlp_tiny")
 N_POINTS, SPLIT = 400, 50  # the tiny configs' grid

@@ -9,8 +9,8 @@ import pytest
 def regression_cache(tmp_path_factory) -> str:
     """PXRDBENCH_CACHE directory holding the ci-preset AMCSD cache, built once per session."""
     root = tmp_path_factory.mktemp("regression-cache")
-    from pxrdbench.bench.settings import load_preset
     from pxrdbench.data.store import build_cache
+    from pxrdbench.run.settings import load_preset
 
     build_cache("amcsd", max_structures=load_preset("ci").budget["max_structures"], root=root, workers=1)
     return str(root)

@@ -1,11 +1,11 @@
 """Every registered tiny model trains the ci preset on a fixed subset: deterministic, and inside the committed
-reference bands (see pxrdbench.bench.regression)."""
+reference bands (see pxrdbench.report.regression)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pxrdbench.bench.regression import check_bands, load_bands, regression_models, run_ci, tracked_values
+from pxrdbench.report.regression import check_bands, load_bands, regression_models, run_ci, tracked_values
 
 BANDS = load_bands()
 

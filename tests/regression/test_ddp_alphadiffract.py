@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from pxrdbench.bench.regression import run_ci
+from pxrdbench.report.regression import run_ci
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from pxrdbench.bench.regression import run_ci
+from pxrdbench.report.regression import run_ci
 
 HIT_RATES = ("top1", "top10", "prescreen/top1", "fullpool_prescreen/top1")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from pxrdbench.bench import runner
-from pxrdbench.bench.regression import run_ci
-from pxrdbench.bench.settings import load_preset
 from pxrdbench.models.registry import count_parameters, create_model
+from pxrdbench.report.regression import run_ci
+from pxrdbench.run import bench as runner
+from pxrdbench.run.settings import load_preset
 
 
 def test_two_member_ensemble(use_regression_cache, tmp_path, monkeypatch) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from pxrdbench.errors import StructureError
 from pxrdbench.symmetry import extinction as ext
-from pxrdbench.symmetry.labels import CRYSTAL_SYSTEMS, crystal_system_index, hall_spacegroup_type
+from pxrdbench.symmetry.spacegroups import CRYSTAL_SYSTEMS, crystal_system_index, hall_spacegroup_type
 
 
 def _absent_set(sg: int, hkl_max: int = 6) -> set[tuple[int, int, int]]:

@@ -10,6 +10,7 @@ from pymatgen.core import Lattice, Structure
 
 from pxrdbench.errors import StructureError
 from pxrdbench.symmetry import labels as lab
+from pxrdbench.symmetry import spacegroups as sg
 
 _POINT_GROUP_TO_LAUE = {
     "1": "-1", "-1": "-1", "2": "2/m", "m": "2/m", "2/m": "2/m", "222": "mmm", "mm2": "mmm", "mmm": "mmm",
@@ -24,30 +25,28 @@ def test_crystal_system_boundaries() -> None:
     firsts = {1: 0, 3: 1, 16: 2, 75: 3, 143: 4, 168: 5, 195: 6}
     lasts = {2: 0, 15: 1, 74: 2, 142: 3, 167: 4, 194: 5, 230: 6}
     for n, idx in {**firsts, **lasts}.items():
-        assert lab.crystal_system_index(n) == idx
-        assert lab.crystal_system(n) == lab.CRYSTAL_SYSTEMS[idx]
-    assert lab.CRYSTAL_SYSTEMS[4] == "trigonal" and len(lab.CRYSTAL_SYSTEMS) == 7
+        assert sg.crystal_system_index(n) == idx
+        assert sg.crystal_system(n) == sg.CRYSTAL_SYSTEMS[idx]
+    assert sg.CRYSTAL_SYSTEMS[4] == "trigonal" and len(sg.CRYSTAL_SYSTEMS) == 7
 
 
 def test_laue_class_agrees_with_spglib_point_group_for_all_230() -> None:
     for n in range(1, 231):
-        assert lab.laue_class(n) == _POINT_GROUP_TO_LAUE[lab.point_group(n)], n
-    assert len({lab.laue_class(n) for n in range(1, 231)}) == 11
+        assert sg.laue_class(n) == _POINT_GROUP_TO_LAUE[sg.point_group(n)], n
+    assert len({sg.laue_class(n) for n in range(1, 231)}) == 11
 
 
 def test_standard_settings_and_symbols() -> None:
-    assert lab.space_group_symbol(14) == "P2_1/c"
-    assert lab.space_group_symbol(225) == "Fm-3m"
-    assert (
-        lab.hall_spacegroup_type(lab.standard_hall_number(14)).choice == "b1"
-    )  # unique axis b, cell choice 1
-    assert lab.hall_spacegroup_type(lab.standard_hall_number(166)).choice == "H"  # hexagonal axes
+    assert sg.space_group_symbol(14) == "P2_1/c"
+    assert sg.space_group_symbol(225) == "Fm-3m"
+    assert sg.hall_spacegroup_type(sg.standard_hall_number(14)).choice == "b1"  # unique axis b, cell choice 1
+    assert sg.hall_spacegroup_type(sg.standard_hall_number(166)).choice == "H"  # hexagonal axes
 
 
 @pytest.mark.parametrize("bad", [0, 231, 2.5, True, -3])
 def test_bad_space_group_number(bad: object) -> None:
     with pytest.raises(StructureError, match="sg_number"):
-        lab.crystal_system_index(bad)  # type: ignore[arg-type]
+        sg.crystal_system_index(bad)  # type: ignore[arg-type]
 
 
 def _nacl(a: float = 5.64) -> Structure:

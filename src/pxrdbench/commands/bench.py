@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pxrdbench.bench.runner import BenchRequest, run_bench
+    from pxrdbench.run.bench import BenchRequest, run_bench
 
     request = BenchRequest(
         model=args.model,

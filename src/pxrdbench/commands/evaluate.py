@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pxrdbench.bench.evaluate_checkpoint import evaluate_checkpoint
+    from pxrdbench.run.evaluate import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(
         model=args.model,

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pxrdbench.bench.leaderboard import build_leaderboard
+    from pxrdbench.report.leaderboard import build_leaderboard
 
     for path in build_leaderboard(args.results, args.out, figures=not args.no_figures):
         print(path)

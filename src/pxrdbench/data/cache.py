@@ -132,7 +132,7 @@ class DatasetCache:
 
     def info(self) -> dict[str, Any]:
         """Counts per split and crystal system, distinct space groups, failures, hash, size and build time."""
-        from pxrdbench.symmetry.labels import CRYSTAL_SYSTEMS
+        from pxrdbench.symmetry.spacegroups import CRYSTAL_SYSTEMS
 
         e = self.entries
         per_cs = {

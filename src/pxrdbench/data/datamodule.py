@@ -16,9 +16,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from pxrdbench.data.cache import DatasetCache
-from pxrdbench.data.render import render_batch
 from pxrdbench.data.torch_dataset import ReflectionDataset, collate_structures
-from pxrdbench.data.views import ViewSpec, load_view
+from pxrdbench.views.render import render_batch
+from pxrdbench.views.spec import ViewSpec, load_view
 
 
 class SimulatedDataModule(L.LightningDataModule):

@@ -5,7 +5,7 @@ Input: a named experimental set (``"rruff908"``) or a file of any supported form
 conversion that simulated patterns share past rendering: Bragg re-mapping to the view's wavelength
 (2θ' = 2 asin(λ_view/λ · sin θ)), linear resampling onto the view's grid with the unmeasured part masked
 (never extrapolated), binning and the view's normalisation
-(:func:`pxrdbench.data.render.bin_and_normalise`). Bad input (NaN, negative or non-increasing 2θ, no
+(:func:`pxrdbench.views.render.bin_and_normalise`). Bad input (NaN, negative or non-increasing 2θ, no
 wavelength, no overlap with the grid, missing npz keys) raises the loader's error naming the pattern and
 file.
 
@@ -26,10 +26,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from pxrdbench.data.render import bin_and_normalise, experimental_batch
-from pxrdbench.data.views import ViewSpec, load_view
 from pxrdbench.errors import PatternError, did_you_mean
 from pxrdbench.physics.wavelength import Wavelength
+from pxrdbench.views.render import bin_and_normalise, experimental_batch
+from pxrdbench.views.spec import ViewSpec, load_view
 
 EXPERIMENTAL_SETS: tuple[str, ...] = ("rruff908",)
 """Named measured sets (found under ``$PXRDBENCH_DATA`` or the shared data folder)."""
@@ -61,7 +61,7 @@ def _label_tensor(values: list[int | None]) -> Tensor | None:
 
 def convert_rruff908(view: ViewSpec, path: str | Path | None = None) -> ConvertedPatterns:
     """RRUFF-908 (one shared Cu Kα 2θ axis), converted in chunks by
-    :func:`~pxrdbench.data.render.experimental_batch`."""
+    :func:`~pxrdbench.views.render.experimental_batch`."""
     from pxrdbench.data.experimental.rruff908 import rruff908_arrays
 
     arrays = rruff908_arrays(path)

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from pxrdbench.symmetry.labels import (
+from pxrdbench.symmetry.spacegroups import (
     CRYSTAL_SYSTEMS,
     _check_number,
     crystal_system_index,

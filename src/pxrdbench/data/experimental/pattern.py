@@ -19,7 +19,7 @@ from pymatgen.core import Structure
 
 from pxrdbench.errors import ConfigError, InputError, PatternError, WavelengthError, did_you_mean
 from pxrdbench.physics.wavelength import Wavelength, parse_wavelength, remap_pattern
-from pxrdbench.symmetry.labels import CRYSTAL_SYSTEMS, crystal_system_index  # noqa: F401 (re-exported)
+from pxrdbench.symmetry.spacegroups import CRYSTAL_SYSTEMS, crystal_system_index  # noqa: F401 (re-exported)
 
 NORMALISATIONS: tuple[str, ...] = ("max", "none")
 

@@ -1,0 +1,155 @@
+"""Retrieval: chunked top-k and ranks vs brute force, element pre-screen, baseline, confidence, open set."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from pxrdbench.errors import InputError
+from pxrdbench.tasks.metrics.retrieval import (
+    confidence,
+    element_prescreen,
+    element_prescreen_mask,
+    element_random_baseline,
+    low_confidence,
+    open_set_test,
+    rank_of_true,
+    retrieval_metrics,
+    space_group_via_retrieval,
+    topk_similarities,
+)
+
+
+def _data(q: int = 37, c: int = 101, d: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(q, d, generator=g), torch.randn(c, d, generator=g) * 3.0  # scale must not matter
+
+
+def _brute(queries: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    qn = queries / queries.norm(dim=1, keepdim=True)
+    cn = candidates / candidates.norm(dim=1, keepdim=True)
+    return qn @ cn.T
+
+
+@pytest.mark.parametrize(("chunk", "qchunk"), [(7, 5), (3, 100), (1000, 1)])
+def test_topk_matches_brute_force_for_any_chunking(chunk: int, qchunk: int) -> None:
+    queries, candidates = _data()
+    values, indices = topk_similarities(queries, candidates, 5, chunk_size=chunk, query_chunk_size=qchunk)
+    ref_v, ref_i = _brute(queries, candidates).topk(5, dim=1)
+    assert torch.allclose(values, ref_v, atol=1e-5)
+    assert torch.equal(indices, ref_i)
+
+
+def test_mask_as_tensor_or_callable_and_too_few_allowed() -> None:
+    queries, candidates = _data(q=6, c=20)
+    mask = torch.zeros(6, 20, dtype=torch.bool)
+    mask[:, ::4] = True  # 5 allowed candidates per query
+    v1, i1 = topk_similarities(queries, candidates, 7, chunk_size=6, candidate_mask=mask)
+    v2, i2 = topk_similarities(
+        queries, candidates, 7, chunk_size=6, candidate_mask=lambda qs, cs: mask[qs, cs]
+    )
+    assert torch.equal(i1, i2) and torch.equal(v1, v2)
+    assert torch.all(i1[:, :5] % 4 == 0)
+    assert torch.all(i1[:, 5:] == -1) and torch.all(torch.isneginf(v1[:, 5:]))
+
+
+def test_rank_of_true_matches_argsort_with_and_without_mask() -> None:
+    queries, candidates = _data()
+    true_index = torch.arange(37) * 2
+    sims = _brute(queries, candidates)
+    expected = 1 + (sims > sims[torch.arange(37), true_index][:, None]).sum(dim=1)
+    ranks = rank_of_true(queries, candidates, true_index, chunk_size=9, query_chunk_size=4)
+    assert torch.equal(ranks, expected)
+    allowed = torch.rand(37, 101, generator=torch.Generator().manual_seed(1)) < 0.3
+    masked = rank_of_true(queries, candidates, true_index, allowed=allowed, chunk_size=9)
+    higher = (sims > sims[torch.arange(37), true_index][:, None]) & allowed
+    assert torch.equal(masked, 1 + higher.sum(dim=1))
+
+
+def test_exact_duplicate_of_the_true_candidate_is_a_tie_not_a_miss() -> None:
+    candidates = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0]])  # 0 and 1 are the same direction
+    ranks = rank_of_true(torch.tensor([[3.0, 0.0]]), candidates, torch.tensor([0]))
+    assert ranks.tolist() == [1]
+    with pytest.raises(InputError, match="true_index"):
+        rank_of_true(torch.tensor([[3.0, 0.0]]), candidates, torch.tensor([5]))
+
+
+def test_retrieval_metrics() -> None:
+    m = retrieval_metrics(torch.tensor([1, 2, 3, 4, 10, 11]))
+    assert m["top1"] == pytest.approx(100 / 6)
+    assert m["top3"] == pytest.approx(50.0)
+    assert m["top10"] == pytest.approx(500 / 6)
+    assert m["mean_rank"] == pytest.approx(31 / 6) and m["median_rank"] == pytest.approx(3.5) and m["n"] == 6
+
+
+def _sets(rows: list[set[int]], width: int = 100) -> torch.Tensor:
+    out = torch.zeros(len(rows), width, dtype=torch.bool)
+    for i, row in enumerate(rows):
+        out[i, sorted(row)] = True
+    return out
+
+
+def test_element_prescreen_equals_set_equality_beyond_one_word() -> None:
+    cand = [{0, 7}, {0, 7, 90}, {90}, {7, 0}, {63}, {62}]
+    query = [{0, 7}, {90}, {62}, {5}]
+    mask = element_prescreen_mask(_sets(query), _sets(cand))
+    expected = torch.tensor([[q == c for c in cand] for q in query])
+    assert torch.equal(mask, expected)
+    block = element_prescreen(_sets(query), _sets(cand))(slice(1, 3), slice(2, 6))
+    assert torch.equal(block, expected[1:3, 2:6])
+
+
+def test_element_random_baseline_is_exact() -> None:
+    cand = _sets([{1}, {1}, {1}, {2}, {3, 4}])
+    query = _sets([{1}, {2}, {3, 4}, {1}])
+    true_index = torch.tensor([0, 3, 4, 3])  # the last query's true candidate has another element set
+    out = element_random_baseline(query, cand, true_index, ks=(1, 3))
+    assert out["top1"] == pytest.approx(100 * (1 / 3 + 1 + 1 + 0) / 4)
+    assert out["top3"] == pytest.approx(100 * (1 + 1 + 1 + 0) / 4)
+
+
+def test_confidence_formula_and_flag() -> None:
+    assert confidence(0.85) == pytest.approx(0.5)
+    assert confidence(0.9) == pytest.approx(1 / (1 + math.exp(-2.0)))
+    assert confidence(-50.0) == pytest.approx(0.0) and confidence(50.0) == pytest.approx(1.0)
+    s = torch.tensor([0.80, 0.85, 0.95], dtype=torch.float64)
+    assert torch.allclose(confidence(s), torch.from_numpy(confidence(s.numpy())))
+    assert low_confidence(np.array([0.80, 0.86])).tolist() == [True, False]
+
+
+def test_open_set_test_in_pool_vs_removed() -> None:
+    cos = 0.6
+    candidates = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [cos, math.sqrt(1 - cos**2), 0.0]])
+    queries = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    out = open_set_test(queries, candidates, torch.tensor([0, 1]))
+    assert out["in_pool/mean_top1_similarity"] == pytest.approx(1.0)
+    # removed: query 0 -> candidate 2 (cos 0.6); query 1 -> candidate 2 (sin = 0.8)
+    assert out["removed/mean_top1_similarity"] == pytest.approx((0.6 + 0.8) / 2, abs=1e-6)
+    assert out["removed/low_confidence_share"] == pytest.approx(100.0)
+    assert out["in_pool/low_confidence_share"] == pytest.approx(0.0)
+
+
+def test_space_group_via_retrieval() -> None:
+    acc = space_group_via_retrieval(
+        torch.tensor([0, 2, -1, 1]), torch.tensor([225, 14, 62]), [225, 62, 14, 2]
+    )
+    assert acc == pytest.approx(50.0)
+
+
+@pytest.mark.slow
+def test_one_million_candidates_fit_in_bounded_memory() -> None:
+    g = torch.Generator().manual_seed(0)
+    candidates = torch.randn(1_000_000, 64, generator=g)
+    true_index = torch.randint(0, 1_000_000, (256,), generator=g)
+    queries = candidates[true_index] + 0.05 * torch.randn(256, 64, generator=g)
+    start = time.perf_counter()
+    values, indices = topk_similarities(queries, candidates, 10, chunk_size=65536)
+    elapsed = time.perf_counter() - start
+    assert torch.equal(indices[:, 0], true_index)
+    ranks = rank_of_true(queries, candidates, true_index, chunk_size=65536)
+    assert torch.all(ranks == 1)
+    print(f"top-10 over 1e6 x 64 candidates, 256 queries: {elapsed:.2f} s")

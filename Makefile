@@ -8,11 +8,13 @@ PRESET ?= quick
 GPUS ?= auto
 ACCELERATOR ?= auto
 SEED ?= 0
+ENSEMBLE ?=
+NODES ?= 1
 MAX_STRUCTURES ?=
 WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-full lint format bench leaderboard data benchmarks clean
+.PHONY: help install test test-full lint format bench fit leaderboard data benchmarks clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,8 +43,11 @@ format: ## apply ruff fixes and formatting
 data: ## build the dataset cache: make data DATA=amcsd [MAX_STRUCTURES=N] [WORKERS=K]
 	$(BIN)/pxrdbench data build $(DATA) --workers $(WORKERS) $(if $(MAX_STRUCTURES),--max-structures $(MAX_STRUCTURES))
 
-bench: ## train + evaluate: make bench MODEL=alphadiffract DATA=amcsd PRESET=quick GPUS=auto ACCELERATOR=auto SEED=0
-	$(BIN)/pxrdbench bench --model $(MODEL) --data $(DATA) --preset $(PRESET) --gpus $(GPUS) --accelerator $(ACCELERATOR) --seed $(SEED)
+bench: ## train + evaluate: make bench MODEL=alphadiffract DATA=amcsd PRESET=quick GPUS=auto ACCELERATOR=auto SEED=0 [ENSEMBLE=K] [NODES=N]
+	$(BIN)/pxrdbench bench --model $(MODEL) --data $(DATA) --preset $(PRESET) --gpus $(GPUS) --accelerator $(ACCELERATOR) --seed $(SEED) --nodes $(NODES) $(if $(ENSEMBLE),--ensemble $(ENSEMBLE))
+
+fit: ## LightningCLI on a method config: make fit CONFIG=configs/methods/den_kan_tiny.yaml ARGS="--trainer.fast_dev_run true"
+	$(BIN)/pxrdbench fit --config $(CONFIG) $(ARGS)
 
 leaderboard: ## regenerate leaderboards/ from leaderboards/results/*.json
 	$(BIN)/pxrdbench leaderboard

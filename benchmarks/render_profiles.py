@@ -29,7 +29,7 @@ import torch
 from pxrdbench.physics.peak_batch import batch_peaks
 from pxrdbench.physics.profiles import ProfileParams, render_profiles
 from pxrdbench.physics.wavelength import parse_wavelength
-from pxrdbench.views.augment import SampleProfile
+from pxrdbench.views.profile_ops import SampleProfile
 
 WAVELENGTH = parse_wavelength("20keV")
 TWO_THETA = (5.0, 20.0)

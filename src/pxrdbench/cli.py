@@ -11,7 +11,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("simulate", "simulate powder patterns (peaks, optional profiles) for CIFs or a CSV of CIFs"),
     "data": ("data", "build, inspect and export dataset caches (reflections, labels, graphs, splits)"),
-    "models": ("models", "list registered models with the tasks each serves and its parameter count"),
+    "models": ("models", "list registered methods with the tasks each serves and its parameter count"),
     "bench": ("bench", "train a model on a dataset with a preset, evaluate every task, write a results file"),
     "evaluate": ("evaluate", "evaluate a checkpoint on a dataset or an experimental file"),
     "leaderboard": ("leaderboard", "regenerate leaderboards/ from leaderboards/results/*.json"),
@@ -27,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"pxrdbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in LIGHTNING_COMMANDS:
+        sub.add_parser(
+            name,
+            help=f"LightningCLI {name} on a method config (--config configs/methods/<name>.yaml)",
+            add_help=False,
+        )
     for name, (module, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
         sp.set_defaults(_module=module)
@@ -38,8 +44,22 @@ def _load(module: str):
     return importlib.import_module(f"pxrdbench.commands.{module}")
 
 
+#: LightningCLI sub-commands on a method config (``pxrdbench fit --config configs/methods/<name>.yaml``).
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in LIGHTNING_COMMANDS:
+        from pxrdbench.errors import PxrdbenchError
+        from pxrdbench.run.lightning_cli import main as lightning_main
+
+        try:
+            return lightning_main(argv)
+        except PxrdbenchError as exc:
+            print(f"pxrdbench {argv[0]}: error: {exc}", file=sys.stderr)
+            return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

@@ -1,6 +1,6 @@
 """Configuration files: where they live and how they are read.
 
-Configs are data (YAML) under ``configs/<kind>/<name>.yaml`` at the repository root: ``models``, ``views``,
+Configs are data (YAML) under ``configs/<kind>/<name>.yaml`` at the repository root: ``methods``, ``views``,
 ``data``, ``presets``, ``trainer``. ``$PXRDBENCH_CONFIGS`` points elsewhere (e.g. for a non-editable install).
 """
 

@@ -1,6 +1,9 @@
-"""AlphaDiffract (tiny twin): losses, gradients, the paper's optimiser in a Trainer, learning, ensembles."""
+"""AlphaDiffract: the tiny twin's losses, gradients, batch-in predictions and the paper's optimiser in a
+Trainer; learning a toy task; ensembles; the registered configuration (paper settings, parameter count)."""
 
 from __future__ import annotations
+
+import functools
 
 import lightning as L
 import numpy as np
@@ -8,14 +11,24 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pxrdbench.methods.supervised import AlphaDiffract, EnsembleClassifier, masked_cross_entropy
-from pxrdbench.models.registry import create_model
+from pxrdbench.errors import ConfigError
+from pxrdbench.methods.base import DataRequirements
+from pxrdbench.methods.ensemble import EnsembleClassifier
+from pxrdbench.methods.registry import create_method, method_info, parse_method
+from pxrdbench.methods.supervised import AlphaDiffract, masked_cross_entropy
+from pxrdbench.models.heads.mlp import MLPHead
+from pxrdbench.models.heads.symmetry import LatticeHead
+from pxrdbench.models.xrd.convnext1d import ConvNeXt1D
 
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:.*self.log.*:UserWarning", "ignore:.*does not have many workers"
+    "ignore:.*self.log.*:UserWarning",
+    "ignore:.*does not have many workers",
+    "ignore:(?s).*Unable to serialize instance:UserWarning",  # jsonargparse cannot print the ring matrix
+    "ignore::DeprecationWarning:lightning.pytorch.cli",
+    "ignore:LightningCLI's args parameter:UserWarning",  # the registry parses configs under pytest's argv
 )
 
-N_POINTS = 512
+N_POINTS = 8192  # the alphadiffract view's grid, which the registered twin is built for
 # Hand-made 230 x 230 hop matrix (a ring of space groups): zero diagonal, non-negative.
 RING_D = np.minimum(
     np.abs(np.subtract.outer(np.arange(230), np.arange(230))),
@@ -23,9 +36,28 @@ RING_D = np.minimum(
 )
 
 
-def tiny_model(**overrides: object) -> AlphaDiffract:
-    """The registry's tiny twin with the ring matrix injected instead of the subgroup graph."""
-    return create_model("alphadiffract_tiny", space_group_distance=RING_D, **overrides)
+def tiny_model(**init_args: object) -> AlphaDiffract:
+    """The registry's tiny twin (on the view's 8,192 points) with the ring matrix instead of the subgroup graph."""
+    return create_method("alphadiffract_tiny", space_group_distance=RING_D, **init_args)
+
+
+def small_model(input_length: int, drop_path: float = 0.3, **init_args: object) -> AlphaDiffract:
+    """The tiny twin's architecture built from the classes on a shorter grid (fast toy training)."""
+    encoder = ConvNeXt1D(
+        input_length=input_length,
+        channels=8,
+        kernel_sizes=(9, 5, 3),
+        expansion=2,
+        block_pool=2,
+        drop_path=drop_path,
+    )
+    return AlphaDiffract(
+        encoder=encoder,
+        cs_head=functools.partial(MLPHead, hidden=(32,), out_dim=7),
+        sg_head=functools.partial(MLPHead, hidden=(32,), out_dim=230),
+        lattice_head=functools.partial(LatticeHead, hidden=(16,)),
+        **{"space_group_distance": RING_D, **init_args},
+    )
 
 
 class TwoPeakPatterns(Dataset):
@@ -62,12 +94,25 @@ def synthetic_batch(size: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
     return next(iter(DataLoader(dataset, batch_size=size)))
 
 
+def n_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
 def test_tiny_twin_architecture() -> None:
     model = tiny_model()
-    assert model.encoder.output_dim == 56 and model.encoder.input_length == N_POINTS
+    # 8192 -> 3 x (AvgPool 2, AvgPool(3, 2)) -> 127 positions x 8 channels
+    assert model.encoder.output_dim == 127 * 8 and model.encoder.input_length == N_POINTS
     assert (model.num_crystal_systems, model.num_space_groups) == (7, 230)
     assert "encoder" not in model.hparams and "space_group_distance" not in model.hparams
-    assert model.hparams["gemd_weight"] == 1.0
+    assert model.hparams["gemd_weight"] == 1.0 and model.hparams["lattice_weight"] == 1.0
+    assert model.data_requirements() == DataRequirements()
+    # the hand-built small model is the twin's architecture on another grid: same encoder, same head widths
+    small = small_model(512)
+    assert small.encoder.output_dim == 7 * 8
+    assert n_parameters(small.encoder) == n_parameters(model.encoder)
+    for head in ("cs_head", "sg_head", "lattice_head"):
+        shapes = [tuple(p.shape[:-1]) for p in getattr(model, head).parameters()]
+        assert shapes == [tuple(p.shape[:-1]) for p in getattr(small, head).parameters()], head
 
 
 def test_training_step_gives_finite_loss_and_gradients_everywhere() -> None:
@@ -103,6 +148,8 @@ def test_loss_is_the_sum_of_its_terms() -> None:
     scale = torch.tensor([500.0] * 3 + [180.0] * 3)
     manual_mse = ((outputs["lattice"] - batch["lattice"]) / scale).pow(2).mean()
     assert losses["loss_lattice"].item() == pytest.approx(manual_mse.item(), rel=1e-4)
+    manual_ce = torch.nn.functional.cross_entropy(outputs["crystal_system"], batch["crystal_system"])
+    assert losses["loss_crystal_system"].item() == pytest.approx(manual_ce.item(), rel=1e-6)
 
 
 def test_missing_labels_are_ignored() -> None:
@@ -117,44 +164,82 @@ def test_missing_labels_are_ignored() -> None:
     assert masked_cross_entropy(torch.zeros(2, 3), torch.tensor([-1, 2])).item() == pytest.approx(np.log(3))
 
 
+def test_without_gemd_no_ground_distance_is_needed() -> None:
+    model = small_model(256, gemd_weight=0.0, space_group_distance="unused when the weight is 0")
+    batch = next(iter(DataLoader(TwoPeakPatterns(4, seed=0, n_points=256), batch_size=4)))
+    losses = model.compute_losses(model(batch["pattern"]), batch)
+    assert model.gemd is None and "loss_gemd" not in losses
+    expected = losses["loss_crystal_system"] + losses["loss_space_group"] + losses["loss_lattice"]
+    assert losses["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ConfigError, match="maximal_subgroup_hops"):
+        small_model(256, space_group_distance="graph_hops")
+    with pytest.raises(ConfigError, match="100x100 but the space-group head has 230"):
+        small_model(256, space_group_distance=RING_D[:100, :100])
+
+
+def test_the_default_ground_distance_is_the_subgroup_hop_matrix() -> None:
+    model = create_method("alphadiffract_tiny")  # space_group_distance: maximal_subgroup_hops
+    distance = model.gemd.distance
+    assert distance.shape == (230, 230) and distance.max().item() == 6  # diameter of the t+k graph
+    assert torch.equal(distance.diagonal(), torch.zeros(230, dtype=distance.dtype))
+    assert model.space_group_distance is None  # held by the GEMD buffer only
+
+
 def test_prediction_api() -> None:
     model = tiny_model().train()
-    patterns = synthetic_batch(4)["pattern"]
-    probs = model.predict_proba(patterns)
+    batch = {"pattern": synthetic_batch(4)["pattern"]}
+    probs = model.predict_proba(batch)
     assert probs["crystal_system"].shape == (4, 7) and probs["space_group"].shape == (4, 230)
     assert torch.allclose(probs["space_group"].sum(-1), torch.ones(4))
-    lattice = model.predict_lattice(patterns)
+    lattice = model.predict_lattice(batch)
     assert lattice.shape == (4, 6) and (lattice[:, :3] < 500).all() and (lattice[:, 3:] < 180).all()
-    embedding = model.embed(patterns)
-    assert embedding.shape == (4, 56) and torch.allclose(embedding.norm(dim=-1), torch.ones(4))
-    assert torch.equal(embedding, model.embed(patterns))  # eval mode inside: drop path off
+    embedding = model.embed(batch)
+    assert embedding.shape == (4, 1016) and torch.allclose(embedding.norm(dim=-1), torch.ones(4))
+    assert torch.equal(embedding, model.embed(batch))  # eval mode inside: drop path off
     assert model.training
-    step = model.predict_step({"pattern": patterns, "index": torch.arange(4)}, 0)
+    predicted = model.predict(batch)
+    assert set(predicted) == {"crystal_system", "space_group", "lattice", "embedding"}
+    assert torch.equal(predicted["space_group"], probs["space_group"])
+    step = model.predict_step({**batch, "index": torch.arange(4)}, 0)
     assert set(step) == {"crystal_system", "space_group", "lattice", "embedding", "index"}
     assert torch.allclose(step["embedding"], embedding, atol=1e-6) and torch.equal(step["lattice"], lattice)
 
 
 def test_ensemble_averages_members() -> None:
-    members = [tiny_model(seed=1), tiny_model(seed=2)]
+    members = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)  # the Ensemble recipe seeds each member before building it
+        members.append(tiny_model())
     assert not torch.equal(members[0].encoder.stem.weight, members[1].encoder.stem.weight)
-    assert torch.equal(tiny_model(seed=1).encoder.stem.weight, members[0].encoder.stem.weight)
+    torch.manual_seed(1)
+    assert torch.equal(tiny_model().encoder.stem.weight, members[0].encoder.stem.weight)
     ensemble = EnsembleClassifier(members)
-    patterns = synthetic_batch(3)["pattern"]
+    batch = {"pattern": synthetic_batch(3)["pattern"]}
     expected = (
-        members[0].predict_proba(patterns)["space_group"] + members[1].predict_proba(patterns)["space_group"]
+        members[0].predict_proba(batch)["space_group"] + members[1].predict_proba(batch)["space_group"]
     ) / 2
-    assert torch.allclose(ensemble.predict_proba(patterns)["space_group"], expected)
-    embedding = ensemble.embed(patterns)
+    assert torch.allclose(ensemble.predict_proba(batch)["space_group"], expected)
+    lattice = (members[0].predict_lattice(batch) + members[1].predict_lattice(batch)) / 2
+    assert torch.allclose(ensemble.predict_lattice(batch), lattice)
+    embedding = ensemble.embed(batch)
     assert torch.allclose(embedding.norm(dim=-1), torch.ones(3), atol=1e-6)
-    cosines = [(m.embed(patterns)[0] * m.embed(patterns)[1]).sum() for m in members]
+    cosines = [(m.embed(batch)[0] * m.embed(batch)[1]).sum() for m in members]
     assert (embedding[0] * embedding[1]).sum().item() == pytest.approx(float(sum(cosines) / 2), abs=1e-5)
     assert ensemble.num_parameters == 2 * members[0].num_parameters
-    assert ensemble.tasks == AlphaDiffract.tasks
+    assert ensemble.tasks == AlphaDiffract.tasks and ensemble.serves("lattice")
+    assert ensemble.data_requirements() == members[0].data_requirements()
+    with pytest.raises(ConfigError, match="at least one member"):
+        EnsembleClassifier([])
 
 
 def test_trainer_fit_uses_adamw_and_the_cyclic_schedule() -> None:
     torch.manual_seed(0)
-    model = tiny_model(scheduler={"name": "cyclic_triangular2", "base_lr_fraction": 0.1, "step_epochs": 1})
+    model = tiny_model()  # the twin's schedule: cyclic_triangular2, 10 % -> 100 % over 1 epoch and back
+    assert model.hparams["scheduler"] == {
+        "name": "cyclic_triangular2",
+        "base_lr_fraction": 0.1,
+        "step_epochs": 1,
+    }
     loader = DataLoader(TwoPeakPatterns(48, seed=1), batch_size=8)
     trainer = L.Trainer(
         max_epochs=2,
@@ -189,7 +274,7 @@ def test_trainer_fit_uses_adamw_and_the_cyclic_schedule() -> None:
 
 def test_loss_decreases_on_a_learnable_toy() -> None:
     torch.manual_seed(0)
-    model = tiny_model(drop_path=0.0, input_length=256)  # 256 points: 3 positions x 8 channels, fast on CPU
+    model = small_model(256, drop_path=0.0)  # 256 points: 3 positions x 8 channels, fast on CPU
     data = TwoPeakPatterns(32, seed=3, n_points=256)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     batch = next(iter(DataLoader(data, batch_size=32)))
@@ -203,13 +288,33 @@ def test_loss_decreases_on_a_learnable_toy() -> None:
     final = model.compute_losses(model(batch["pattern"]), batch)["loss"].item()
     assert final < 0.5 * first
     held_out = TwoPeakPatterns(32, seed=4, n_points=256)
-    predicted = model.predict_proba(held_out.patterns)["crystal_system"].argmax(-1)
+    predicted = model.predict_proba({"pattern": held_out.patterns})["crystal_system"].argmax(-1)
     assert (predicted == held_out.labels).float().mean() > 0.9
+
+
+def test_registered_config_has_the_paper_settings() -> None:
+    config = parse_method("alphadiffract").config
+    assert (config.data.view, config.data.batch_size, config.trainer.max_epochs) == ("alphadiffract", 64, 60)
+    assert config.recipe.class_path.endswith(".Ensemble") and config.recipe.init_args.members == 10
+    init = config.model.init_args
+    assert init.encoder.init_args.input_length == N_POINTS  # from the view
+    assert (init.gemd_weight, init.lattice_weight) == (1.0, 1.0)
+    assert init.space_group_distance == "maximal_subgroup_hops"
+    assert init.optimizer == {"name": "AdamW", "lr": 2e-4, "weight_decay": 0.01}
+    assert init.scheduler == {"name": "cyclic_triangular2", "base_lr_fraction": 0.1, "step_epochs": 6}
+    assert parse_method("alphadiffract_tiny").config.recipe.class_path.endswith(".SingleFit")
+
+
+def test_registered_parameter_count() -> None:
+    info = method_info("alphadiffract")
+    assert info["parameters"] == 8_735_229
+    assert info["tasks"] == ["crystal_system", "space_group", "lattice", "retrieval"]
+    assert info["class_path"] == "pxrdbench.methods.supervised.AlphaDiffract"
 
 
 @pytest.mark.slow
 def test_full_size_training_step() -> None:
-    model = create_model("alphadiffract", space_group_distance=RING_D)
+    model = create_method("alphadiffract", space_group_distance=RING_D)
     batch = {
         "pattern": 100 * torch.rand(2, 8192),
         "crystal_system": torch.tensor([0, 6]),

@@ -11,7 +11,8 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from pxrdbench.errors import ConfigError
-from pxrdbench.methods.base import PXRDMethod, build_optimizer, build_scheduler
+from pxrdbench.methods.base import DataRequirements, PXRDMethod
+from pxrdbench.methods.optim import build_optimizer, build_scheduler
 
 
 class LinearProbe(PXRDMethod):
@@ -79,10 +80,36 @@ def test_training_step_returns_the_loss_and_prediction_api_defaults() -> None:
     batch = {"pattern": torch.rand(4, 10), "crystal_system": torch.tensor([0, 1, 2, -1])}
     loss = method.training_step(batch, 0)
     assert loss.ndim == 0 and torch.isfinite(loss)
-    with pytest.raises(NotImplementedError):
-        method.embed(batch["pattern"])
+    for missing in (method.embed, method.predict_proba, method.predict_lattice):
+        with pytest.raises(NotImplementedError):
+            missing(batch)
     assert method.serves("crystal_system") and not method.serves("retrieval")
     assert method.num_parameters == 10 * 4 + 4 + 4 * 7 + 7
+
+
+class ProbingProbe(LinearProbe):
+    """The probe with a batch-in ``predict_proba`` (no lattice, no embedding)."""
+
+    def predict_proba(self, batch: Any) -> dict[str, Tensor]:
+        with self.evaluating():
+            return {"crystal_system": torch.softmax(self(batch["pattern"])["crystal_system"], dim=-1)}
+
+
+def test_predict_collects_what_the_method_serves_from_a_batch() -> None:
+    method = ProbingProbe(nn.Linear(10, 4))
+    batch = {"pattern": torch.rand(3, 10), "index": torch.tensor([7, 8, 9])}
+    result = method.predict(batch)
+    assert set(result) == {"crystal_system"}  # no lattice task, and embed's NotImplementedError is skipped
+    expected = torch.softmax(method.head(method.encoder(batch["pattern"])), dim=-1)
+    assert torch.allclose(result["crystal_system"], expected)
+    step = method.predict_step(batch, 0)
+    assert set(step) == {"crystal_system", "index"} and torch.equal(step["index"], batch["index"])
+    assert set(method.predict_step({"pattern": batch["pattern"]}, 0)) == {"crystal_system"}
+
+
+def test_default_data_requirements_are_the_pattern_only() -> None:
+    requirements = LinearProbe(nn.Linear(10, 4)).data_requirements()
+    assert requirements == DataRequirements() == DataRequirements(views=1, graphs=None, peak_tokens=False)
 
 
 def test_evaluating_restores_the_training_mode() -> None:

@@ -1,12 +1,20 @@
-"""Majority-class and pattern nearest-neighbour baselines: fitting, predictions, chunked search."""
+"""Majority-class and pattern nearest-neighbour baselines: fitting, batch-in predictions, chunked search, and
+their registered configs."""
 
 from __future__ import annotations
 
+import lightning as L
 import pytest
 import torch
 
-from pxrdbench.errors import InputError
+from pxrdbench.errors import ConfigError, InputError
+from pxrdbench.methods.base import DataRequirements
 from pxrdbench.methods.baselines import MajorityBaseline, PatternNNBaseline
+from pxrdbench.methods.registry import create_method, method_info
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::UserWarning", "ignore::DeprecationWarning:lightning.pytorch.cli"
+)
 
 
 def batches_of(
@@ -37,24 +45,24 @@ def test_majority_picks_the_mode_and_the_median_lattice() -> None:
     baseline = MajorityBaseline().fit(
         batches_of(torch.rand(8, 16), crystal_system=cs, space_group=sg, lattice=lattice)
     )
-    probs = baseline.predict_proba(torch.rand(5, 16))
+    probs = baseline.predict_proba({"pattern": torch.rand(5, 16)})
     assert set(probs) == {"crystal_system", "space_group"}
     assert probs["crystal_system"].shape == (5, 7) and probs["space_group"].shape == (5, 230)
     assert (probs["crystal_system"].argmax(1) == 3).all() and (probs["space_group"].argmax(1) == 30).all()
     assert torch.equal(probs["crystal_system"].sum(1), torch.ones(5))
     # lower median (torch) over the 7 valid rows, per parameter
     expected = torch.tensor([7.0, 8, 9, 90, 90, 90])
-    assert torch.equal(baseline.predict_lattice(torch.rand(2, 16)), expected.expand(2, 6))
+    assert torch.equal(baseline.predict_lattice({"pattern": torch.rand(2, 16)}), expected.expand(2, 6))
     assert baseline.num_parameters == 0
     with pytest.raises(NotImplementedError):
-        baseline.embed(torch.rand(1, 16))
+        baseline.embed({"pattern": torch.rand(1, 16)})
 
 
 def test_majority_ties_go_to_the_lowest_class_and_unfitted_tasks_raise() -> None:
     baseline = MajorityBaseline().fit(batches_of(torch.rand(4, 8), crystal_system=torch.tensor([5, 2, 5, 2])))
-    assert baseline.predict_proba(torch.rand(1, 8))["crystal_system"].argmax().item() == 2
+    assert baseline.predict_proba({"pattern": torch.rand(1, 8)})["crystal_system"].argmax().item() == 2
     with pytest.raises(InputError, match="lattice"):
-        baseline.predict_lattice(torch.rand(1, 8))
+        baseline.predict_lattice({"pattern": torch.rand(1, 8)})
     with pytest.raises(InputError, match="no labelled samples"):
         MajorityBaseline().fit(batches_of(torch.rand(2, 8)))
 
@@ -62,11 +70,11 @@ def test_majority_ties_go_to_the_lowest_class_and_unfitted_tasks_raise() -> None
 def test_majority_extinction_group_count_is_inferred_or_configured() -> None:
     eg = torch.tensor([0, 4, 4])
     inferred = MajorityBaseline().fit(batches_of(torch.rand(3, 8), extinction_group=eg))
-    assert inferred.predict_proba(torch.rand(1, 8))["extinction_group"].shape == (1, 5)
+    assert inferred.predict_proba({"pattern": torch.rand(1, 8)})["extinction_group"].shape == (1, 5)
     configured = MajorityBaseline(num_extinction_groups=99).fit(
         batches_of(torch.rand(3, 8), extinction_group=eg)
     )
-    assert configured.predict_proba(torch.rand(1, 8))["extinction_group"].shape == (1, 99)
+    assert configured.predict_proba({"pattern": torch.rand(1, 8)})["extinction_group"].shape == (1, 99)
 
 
 def training_set(n: int = 30, length: int = 200) -> dict[str, torch.Tensor]:
@@ -87,10 +95,10 @@ def test_pattern_nn_recovers_the_labels_of_an_exact_copy(pool_length: int | None
     baseline = PatternNNBaseline(pool_length=pool_length, chunk_size=chunk_size, num_extinction_groups=10)
     baseline.fit(batches_of(data["pattern"], 8, **labels))
     queries = data["pattern"][[3, 17, 29]] * 0.5  # cosine similarity ignores the scale
-    probs = baseline.predict_proba(queries)
+    probs = baseline.predict_proba({"pattern": queries})
     for task in ("crystal_system", "space_group", "extinction_group"):
         assert torch.equal(probs[task].argmax(1), data[task][[3, 17, 29]])
-    assert torch.allclose(baseline.predict_lattice(queries), data["lattice"][[3, 17, 29]])
+    assert torch.allclose(baseline.predict_lattice({"pattern": queries}), data["lattice"][[3, 17, 29]])
     scores, indices = baseline.nearest(queries, k=3)
     assert indices[:, 0].tolist() == [3, 17, 29]
     assert torch.allclose(scores[:, 0], torch.ones(3), atol=1e-5)
@@ -120,17 +128,45 @@ def test_pattern_nn_skips_neighbours_without_the_label() -> None:
     query = patterns[:1] + torch.cat(
         [torch.zeros(1, 1), 0.2 * patterns[1:2, 1:]], dim=1
     )  # closest: row 0, then 1
-    assert baseline.predict_proba(query)["crystal_system"].argmax().item() == 2
-    assert "lattice" not in baseline.fitted_tasks and "space_group" not in baseline.predict_proba(query)
+    assert baseline.predict_proba({"pattern": query})["crystal_system"].argmax().item() == 2
+    assert "lattice" not in baseline.fitted_tasks and "space_group" not in baseline.predict_proba(
+        {"pattern": query}
+    )
 
 
 def test_pattern_nn_embedding_is_pooled_and_normalised() -> None:
     baseline = PatternNNBaseline(pool_length=16)
-    embedding = baseline.embed(torch.rand(3, 100))
+    embedding = baseline.embed({"pattern": torch.rand(3, 100)})
     assert embedding.shape == (3, 16) and torch.allclose(embedding.norm(dim=1), torch.ones(3))
     steps = torch.arange(64, dtype=torch.float32).repeat(2, 1)
-    assert torch.allclose(
-        baseline.embed(steps)[0], torch.nn.functional.normalize(steps.reshape(2, 16, 4).mean(-1))[0]
-    )
+    expected = torch.nn.functional.normalize(steps.reshape(2, 16, 4).mean(-1))
+    assert torch.allclose(baseline.pool(steps), expected)
+    assert torch.equal(baseline.embed({"pattern": steps}), baseline.pool(steps))
+    assert torch.equal(PatternNNBaseline(pool_length=None).pool(steps), torch.nn.functional.normalize(steps))
+    with pytest.raises(InputError, match=r"\[B, N\]"):
+        baseline.pool(torch.rand(100))
     with pytest.raises(InputError, match="not fitted"):
         baseline.nearest(torch.rand(1, 100))
+
+
+@pytest.mark.parametrize("cls", [MajorityBaseline, PatternNNBaseline])
+def test_baselines_are_parameter_free_lightning_modules_fitted_outside_a_trainer(cls: type) -> None:
+    baseline = cls()
+    assert isinstance(baseline, L.LightningModule)
+    assert baseline.num_parameters == 0 and not list(baseline.parameters())
+    assert baseline.data_requirements() == DataRequirements()
+    assert baseline.configure_optimizers() is None
+    with pytest.raises(ConfigError, match="FitBaseline"):
+        baseline.training_step({"pattern": torch.rand(2, 8)}, 0)
+
+
+def test_registered_baselines_and_their_tiny_twins() -> None:
+    assert isinstance(create_method("majority"), MajorityBaseline)
+    assert isinstance(create_method("majority_tiny"), MajorityBaseline)
+    full, tiny = create_method("pattern_nn"), create_method("pattern_nn_tiny")
+    assert (full.pool_length, full.chunk_size) == (1024, 4096)
+    assert (tiny.pool_length, tiny.chunk_size) == (64, 256)
+    majority = method_info("majority")
+    assert majority["parameters"] == 0 and "AlphaDiffract" in majority["paper"]
+    assert set(majority["tasks"]) == {"crystal_system", "space_group", "extinction_group", "lattice"}
+    assert method_info("pattern_nn")["parameters"] == 0 and "retrieval" in method_info("pattern_nn")["tasks"]

@@ -1,7 +1,10 @@
 """XCCP contrastive methods (den_kan, wa_kan, den_mlp): one training step on real crystal graphs, the
-temperature options, the retrieval API and the registered configurations."""
+temperature options, the batch-in retrieval API and the registered configurations (paper settings, parameter
+counts). The tiny twins read the xccp_dual view's grid (4,000 points, 2θ = 10° at index 500)."""
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import pytest
@@ -10,17 +13,25 @@ from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
 from pxrdbench.data.graphs import cgcnn_graph
-from pxrdbench.errors import InputError
+from pxrdbench.errors import ConfigError, InputError
 from pxrdbench.losses.infonce import symmetric_infonce
+from pxrdbench.methods.base import DataRequirements
 from pxrdbench.methods.contrastive import ContrastiveMethod, in_batch_top1
-from pxrdbench.models.heads.kan import KAN
-from pxrdbench.models.heads.projection import MLPProjection
-from pxrdbench.models.registry import create_model, model_config
-from pxrdbench.run.settings import method_settings
+from pxrdbench.methods.registry import create_method, method_info, parse_method
+from pxrdbench.models.crystal.cgcnn import CGCNN
+from pxrdbench.models.heads.kan import KANHead, kan_parameter_count
+from pxrdbench.models.heads.mlp import MLPHead
+from pxrdbench.models.heads.projection import MatchedMLPHead
+from pxrdbench.models.xrd.dual_expert import XCCPEncoder
 from pxrdbench.views.spec import load_view
 
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning:lightning.pytorch.cli",
+    "ignore:LightningCLI's args parameter:UserWarning",  # the registry parses configs under pytest's argv
+)
+
 TINY = ("den_kan_tiny", "wa_kan_tiny", "den_mlp_tiny")
-N_POINTS, SPLIT = 400, 50  # the tiny configs' grid
+N_POINTS, SPLIT = 4000, 500  # the xccp_dual view's grid, which the tiny twins are built for
 
 
 def four_structures() -> list[Structure]:
@@ -43,21 +54,24 @@ def graph_batch() -> Batch:
     return Batch.from_data_list([cgcnn_graph(s) for s in four_structures()])
 
 
-def synthetic_batch(graph: Batch, seed: int = 0) -> dict[str, object]:
+def synthetic_batch(graph: Batch, seed: int = 0, n_points: int = N_POINTS) -> dict[str, object]:
     """Four max-normalised patterns of a few Gaussian peaks (one pattern per structure of ``graph``)."""
     generator = torch.Generator().manual_seed(seed)
-    grid = torch.arange(N_POINTS, dtype=torch.float32)
-    centres = torch.randint(10, N_POINTS - 10, (4, 6), generator=generator).float()
+    grid = torch.arange(n_points, dtype=torch.float32)
+    centres = torch.randint(10, n_points - 10, (4, 6), generator=generator).float()
     heights = torch.rand(4, 6, generator=generator)
-    patterns = (heights[..., None] * torch.exp(-0.5 * ((grid - centres[..., None]) / 2.0) ** 2)).sum(1)
+    width = 2.0 * n_points / 400  # the peak width relative to the grid of the old 400-point twins
+    patterns = (heights[..., None] * torch.exp(-0.5 * ((grid - centres[..., None]) / width) ** 2)).sum(1)
     return {"pattern": patterns / patterns.amax(dim=1, keepdim=True), "graph": graph}
 
 
 @pytest.mark.parametrize("name", TINY)
 def test_one_training_step_gives_finite_loss_and_gradients_everywhere(name: str, graph_batch: Batch) -> None:
     torch.manual_seed(0)
-    model = create_model(name)
+    model = create_method(name)
     assert isinstance(model, ContrastiveMethod) and model.tasks == ("retrieval",)
+    assert model.data_requirements() == DataRequirements(graphs="cgcnn")
+    assert (model.pattern_encoder.n_points, model.pattern_encoder.split_index) == (N_POINTS, SPLIT)
     model.train()
     batch = synthetic_batch(graph_batch)
     outputs = model.forward_batch(batch)
@@ -73,19 +87,28 @@ def test_one_training_step_gives_finite_loss_and_gradients_everywhere(name: str,
 
 
 def test_variants_differ_as_the_paper_describes() -> None:
-    den, wa, mlp = (create_model(name) for name in TINY)
+    den, wa, mlp = (create_method(name) for name in TINY)
     assert den.pattern_encoder.small_angle is not None and mlp.pattern_encoder.small_angle is not None
     assert wa.pattern_encoder.small_angle is None and wa.pattern_encoder.wide_angle_only
-    assert isinstance(den.pattern_head, KAN) and isinstance(wa.pattern_head, KAN)
-    assert isinstance(mlp.pattern_head, MLPProjection)
+    assert isinstance(den.pattern_head, KANHead) and isinstance(wa.pattern_head, KANHead)
+    assert isinstance(mlp.pattern_head, MatchedMLPHead)
+    assert den.pattern_head.widths == [den.pattern_encoder.output_dim, 16] == [16, 16]  # heads built on F
+    assert wa.pattern_head.widths == [wa.pattern_encoder.output_dim, 16] == [8, 16]
     kan_params = sum(p.numel() for p in den.pattern_head.parameters())
+    assert kan_params == kan_parameter_count([16, 16])
     mlp_params = sum(p.numel() for p in mlp.pattern_head.parameters())
     per_hidden_unit = den.pattern_encoder.output_dim + 1 + 16
     assert abs(kan_params - mlp_params) <= per_hidden_unit // 2 + 1
+    # identical encoders: the variants differ only in the head
+    assert sum(p.numel() for p in den.pattern_encoder.parameters()) == sum(
+        p.numel() for p in mlp.pattern_encoder.parameters()
+    )
 
 
 def test_learnable_temperature_is_a_trained_parameter(graph_batch: Batch) -> None:
-    model = create_model("den_kan_tiny", learnable_temperature=True, temperature=0.1)
+    overrides = ["--model.init_args.learnable_temperature", "true", "--model.init_args.temperature", "0.1"]
+    model = create_method("den_kan_tiny", overrides)
+    assert model.hparams["learnable_temperature"] and model.hparams["temperature"] == 0.1
     names = [n for n, _ in model.named_parameters()]
     assert "infonce.log_scale" in names
     batch = synthetic_batch(graph_batch)
@@ -96,14 +119,14 @@ def test_learnable_temperature_is_a_trained_parameter(graph_batch: Batch) -> Non
     optimizer = model.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     assert any(p is model.infonce.log_scale for g in optimizer.param_groups for p in g["params"])
-    fixed = create_model("den_kan_tiny")
+    fixed = create_method("den_kan_tiny")
     assert "temperature" not in fixed.compute_losses(fixed.forward_batch(batch), batch)
     assert not any(n.startswith("infonce.") for n, _ in fixed.named_parameters())
 
 
 def test_training_on_one_batch_aligns_patterns_with_their_structures(graph_batch: Batch) -> None:
     torch.manual_seed(1)
-    model = create_model("den_kan_tiny")
+    model = create_method("den_kan_tiny")
     batch = synthetic_batch(graph_batch)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = None
@@ -120,16 +143,20 @@ def test_training_on_one_batch_aligns_patterns_with_their_structures(graph_batch
 
 
 def test_retrieval_api_returns_unit_embeddings_and_restores_the_mode(graph_batch: Batch) -> None:
-    model = create_model("wa_kan_tiny")
+    model = create_method("wa_kan_tiny")
     model.train()
-    patterns = synthetic_batch(graph_batch)["pattern"]
-    z = model.embed(patterns)
-    c = model.embed_structures(graph_batch)
+    batch = synthetic_batch(graph_batch)
+    z = model.embed(batch)
+    c = model.embed_structures(batch)
     assert z.shape == c.shape == (4, 16) and not z.requires_grad
     assert torch.allclose(z.norm(dim=1), torch.ones(4), atol=1e-5)
     assert torch.allclose(c.norm(dim=1), torch.ones(4), atol=1e-5)
     assert model.training  # the previous mode comes back
     assert model.serves("retrieval") and not model.serves("crystal_system")
+    assert torch.equal(model.embed({"pattern": batch["pattern"]}), z)  # the pattern alone suffices
+    assert torch.allclose(model.predict(batch)["embedding"], z) and set(model.predict(batch)) == {"embedding"}
+    with pytest.raises(InputError, match="graph"):
+        model.embed_structures({"pattern": batch["pattern"]})
 
 
 def test_in_batch_top1_counts_rows_whose_best_match_is_their_own() -> None:
@@ -139,7 +166,7 @@ def test_in_batch_top1_counts_rows_whose_best_match_is_their_own() -> None:
 
 
 def test_metrics_update_and_missing_graphs_are_reported(graph_batch: Batch) -> None:
-    model = create_model("den_mlp_tiny")
+    model = create_method("den_mlp_tiny")
     batch = synthetic_batch(graph_batch)
     assert model.update_metrics(model.forward_batch(batch), batch, "val") == {"retrieval"}
     value = model.val_metrics["retrieval"].compute()["val_retrieval_top1"]
@@ -148,16 +175,58 @@ def test_metrics_update_and_missing_graphs_are_reported(graph_batch: Batch) -> N
         model.forward_batch({"pattern": batch["pattern"]})
 
 
+def test_a_method_built_from_the_classes_builds_its_heads_on_the_encoders() -> None:
+    torch.manual_seed(0)
+    model = ContrastiveMethod(
+        pattern_encoder=XCCPEncoder(
+            split_index=50, input_length=400, widths=(4, 8), blocks=(1, 1), kernel_size=3
+        ),
+        pattern_head=partial(KANHead, hidden=(), out_dim=16),
+        crystal_encoder=CGCNN(embedding_dim=8, n_conv=1, num_gaussians=9, out_dim=12),
+        crystal_head=partial(MLPHead, hidden=(), out_dim=16),
+    )
+    assert model.pattern_head.widths == [16, 16] and model.crystal_head.in_dim == 12
+    assert "pattern_encoder" not in model.hparams and model.hparams["temperature"] == 0.07
+    graph = Batch.from_data_list([cgcnn_graph(s) for s in four_structures()])
+    batch = synthetic_batch(graph, n_points=400)
+    outputs = model.forward_batch(batch)
+    assert outputs["pattern_embedding"].shape == outputs["crystal_embedding"].shape == (4, 16)
+    assert torch.isfinite(model.compute_losses(outputs, batch)["loss"])
+    mismatched = ContrastiveMethod(
+        pattern_encoder=XCCPEncoder(
+            split_index=50, input_length=400, widths=(4, 8), blocks=(1, 1), kernel_size=3
+        ),
+        pattern_head=KANHead(16, hidden=(), out_dim=16),  # a built module is used as it is
+        crystal_encoder=CGCNN(embedding_dim=8, n_conv=1, num_gaussians=9, out_dim=12),
+    )
+    assert isinstance(mismatched.crystal_head, torch.nn.Identity)
+    with pytest.raises(ConfigError, match="differ"):
+        mismatched.forward_batch(batch)
+
+
 @pytest.mark.parametrize("name", ("den_kan", "wa_kan", "den_mlp"))
 def test_registered_configs_instantiate_with_the_paper_settings(name: str) -> None:
-    view = load_view(method_settings(name).view)
-    settings = method_settings(name)
-    assert (settings.batch_size, settings.graphs, settings.kind) == (128, "cgcnn", "lightning")
-    config = model_config(name)
-    assert (config["input_length"], config["split_index"]) == (view.n_points, view.split_index) == (4000, 500)
-    assert config["temperature"] == 0.07 and not config["learnable_temperature"]
-    assert config["scheduler"]["name"] == "multistep"
-    model = create_model(name)
+    cli = parse_method(name)
+    config = cli.config
+    view = load_view(config.data.view)
+    assert (config.data.view, config.data.batch_size, config.trainer.max_epochs) == ("xccp_dual", 128, 100)
+    assert config.recipe.class_path.endswith(".SingleFit")
+    init = config.model.init_args
+    encoder = init.pattern_encoder.init_args
+    assert (encoder.input_length, encoder.split_index) == (view.n_points, view.split_index) == (4000, 500)
+    assert encoder.wide_angle_only == (name == "wa_kan")
+    assert init.temperature == 0.07 and not init.learnable_temperature and not init.gather_negatives
+    assert init.optimizer == {"name": "Adam", "lr": 1e-3}
+    assert init.scheduler == {"name": "multistep", "milestones": [60, 80], "gamma": 0.1}
+    model = create_method(name)
+    assert model.data_requirements().graphs == "cgcnn"
     assert model.pattern_head.output_dim == 64 and model.crystal_encoder.output_dim == 64
-    z = model.embed(torch.rand(2, 4000))
+    head = MatchedMLPHead if name == "den_mlp" else KANHead
+    assert type(model.pattern_head) is head
+    z = model.embed({"pattern": torch.rand(2, 4000)})
     assert z.shape == (2, 64)
+
+
+def test_registered_parameter_counts() -> None:
+    counts = {name: method_info(name)["parameters"] for name in ("den_kan", "wa_kan", "den_mlp")}
+    assert counts == {"den_kan": 5_110_080, "wa_kan": 2_630_560, "den_mlp": 5_109_886}

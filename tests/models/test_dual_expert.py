@@ -1,4 +1,4 @@
-"""Tests for the DEN-KAN dual-expert XRD encoder."""
+"""Tests for the DEN-KAN dual-expert XRD encoder (:class:`XCCPEncoder` on a grid's 10° split index)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,20 @@ from pxrdbench.errors import ConfigError, PatternError
 from pxrdbench.models.xrd.dual_expert import (
     WIDE_ANGLE_POOL,
     DualExpertEncoder,
-    build_dual_expert,
+    XCCPEncoder,
     split_index_for,
 )
 from pxrdbench.models.xrd.resnet1d import ResNet1D
 
 TINY = {"widths": (4, 8), "blocks": (1, 1), "kernel_size": 3}
+
+
+def encoder_for(
+    grid_start: float, grid_step: float, n_points: int, wide_angle_only: bool = False
+) -> XCCPEncoder:
+    """The tiny XCCP encoder for the grid 2θ_i = grid_start + i·grid_step, i < n_points (degrees)."""
+    split = split_index_for(grid_start, grid_step, n_points)
+    return XCCPEncoder(split, n_points, wide_angle_only=wide_angle_only, **TINY)
 
 
 def test_split_index_is_the_first_point_at_or_above_ten_degrees():
@@ -28,7 +36,7 @@ def test_split_index_is_the_first_point_at_or_above_ten_degrees():
 
 def test_dual_mode_runs_both_branches_on_their_own_ranges():
     torch.manual_seed(0)
-    enc = build_dual_expert(0.1, 0.1, 800, **TINY).eval()
+    enc = encoder_for(0.1, 0.1, 800).eval()
     assert enc.split_index == 99 and enc.output_dim == 16
     x = torch.rand(2, 800)
     out = enc(x)
@@ -44,7 +52,7 @@ def test_dual_mode_runs_both_branches_on_their_own_ranges():
 
 
 def test_only_the_wide_angle_branch_pools():
-    enc = build_dual_expert(0.1, 0.1, 800, **TINY)
+    enc = encoder_for(0.1, 0.1, 800)
     assert enc.small_angle is not None
     pools_sa = [m for m in enc.small_angle.modules() if isinstance(m, torch.nn.MaxPool1d)]
     pools_wa = [m for m in enc.wide_angle.modules() if isinstance(m, torch.nn.MaxPool1d)]
@@ -54,19 +62,19 @@ def test_only_the_wide_angle_branch_pools():
 
 def test_wide_angle_only_mode_ignores_small_angles_and_accepts_a_10_degree_grid():
     torch.manual_seed(0)
-    enc = build_dual_expert(0.1, 0.1, 800, wide_angle_only=True, **TINY).eval()
+    enc = encoder_for(0.1, 0.1, 800, wide_angle_only=True).eval()
     assert enc.small_angle is None and enc.output_dim == 8
     x = torch.rand(2, 800)
     y = x.clone()
     y[:, :99] = 0.0
     assert torch.allclose(enc(x), enc(y))
-    wa = build_dual_expert(10.0, 0.1, 701, wide_angle_only=True, **TINY)
+    wa = encoder_for(10.0, 0.1, 701, wide_angle_only=True)
     assert wa.split_index == 0 and wa(torch.rand(2, 701)).shape == (2, 8)
 
 
 def test_mask_zeroes_unmeasured_points():
     torch.manual_seed(0)
-    enc = build_dual_expert(0.1, 0.1, 800, **TINY).eval()
+    enc = encoder_for(0.1, 0.1, 800).eval()
     x = torch.rand(2, 800)
     mask = torch.ones(2, 800, dtype=torch.bool)
     mask[:, :150] = False
@@ -74,7 +82,7 @@ def test_mask_zeroes_unmeasured_points():
 
 
 def test_gradients_flow_into_both_branches():
-    enc = build_dual_expert(0.1, 0.1, 800, **TINY)
+    enc = encoder_for(0.1, 0.1, 800)
     enc(torch.rand(3, 800)).pow(2).sum().backward()
     assert enc.small_angle.stem[0].weight.grad.abs().sum() > 0
     assert enc.wide_angle.stem[0].weight.grad.abs().sum() > 0
@@ -82,14 +90,23 @@ def test_gradients_flow_into_both_branches():
 
 def test_dual_mode_needs_small_angle_points():
     with pytest.raises(ConfigError, match="wide_angle_only"):
-        build_dual_expert(10.0, 0.1, 701, **TINY)
+        encoder_for(10.0, 0.1, 701)
     with pytest.raises(ConfigError, match="no wide-angle"):
-        build_dual_expert(0.0, 0.1, 50, **TINY)
+        encoder_for(0.0, 0.1, 50)
     with pytest.raises(ConfigError):
         DualExpertEncoder(5, None, ResNet1D(widths=(4,), blocks_per_stage=(1,)))
 
 
 def test_wrong_pattern_length_is_reported():
-    enc = build_dual_expert(0.1, 0.1, 800, **TINY)
+    enc = encoder_for(0.1, 0.1, 800)
     with pytest.raises(PatternError, match="pattern"):
         enc(torch.rand(2, 700))
+
+
+def test_xccp_encoder_needs_a_split_index_and_checks_the_length_only_when_given():
+    with pytest.raises(ConfigError, match="split_index"):
+        XCCPEncoder(None, 800, **TINY)
+    free = XCCPEncoder(99, None, **TINY)
+    assert free.n_points is None and free(torch.rand(2, 300)).shape == (2, 16)
+    with pytest.raises(PatternError, match="pattern"):
+        free(torch.rand(2, 99))  # nothing left for the wide-angle branch

@@ -8,13 +8,25 @@ import pytest
 import torch
 
 from pxrdbench.errors import ConfigError
-from pxrdbench.models.heads.kan import KAN, KANLinear, bspline_bases, kan_parameter_count, uniform_knots
+from pxrdbench.models.heads.kan import (
+    KAN,
+    KANHead,
+    KANLinear,
+    bspline_bases,
+    kan_parameter_count,
+    uniform_knots,
+)
 from pxrdbench.models.heads.projection import (
+    MatchedMLPHead,
     MLPProjection,
     matched_hidden_width,
     matched_mlp,
     mlp_parameter_count,
 )
+
+
+def n_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 def test_knots_extend_the_grid_by_the_spline_order():
@@ -109,3 +121,46 @@ def test_matched_width_is_exact_when_possible():
     assert matched_hidden_width(100, 10, target, input_norm=False) == 37
     assert matched_hidden_width(100, 10, 1) == 1
     assert sum(p.numel() for p in MLPProjection(100, 37, 10, input_norm=False).parameters()) == target
+
+
+@pytest.mark.parametrize(("in_dim", "hidden", "out_dim"), [(16, (8,), 4), (32, (), 8), (512, (128,), 64)])
+def test_kan_head_is_the_kan_of_its_widths(in_dim, hidden, out_dim):
+    torch.manual_seed(0)
+    head = KANHead(in_dim, hidden, out_dim)
+    reference = KAN([in_dim, *hidden, out_dim])
+    assert head.widths == [in_dim, *hidden, out_dim] and head.output_dim == out_dim
+    assert n_parameters(head) == n_parameters(reference) == kan_parameter_count([in_dim, *hidden, out_dim])
+    head.load_state_dict(reference.state_dict())  # same layers, same names and shapes
+    x = torch.randn(5, in_dim)
+    assert torch.equal(head(x), reference(x))
+
+
+def test_kan_head_passes_the_grid_and_norm_on():
+    head = KANHead(16, (8,), 4, grid_size=3, spline_order=2, norm="none")
+    assert n_parameters(head) == kan_parameter_count([16, 8, 4], grid_size=3, spline_order=2, norm="none")
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in head.modules())
+    assert head.layers[0].n_bases == 5
+
+
+@pytest.mark.parametrize(
+    ("in_dim", "kan_hidden", "out_dim"), [(512, (128,), 64), (256, (128,), 64), (24, (), 16), (32, (8,), 8)]
+)
+def test_matched_mlp_head_has_the_parameter_count_of_its_kan_head(in_dim, kan_hidden, out_dim):
+    head = MatchedMLPHead(in_dim, out_dim, kan_hidden)
+    budget = kan_parameter_count([in_dim, *kan_hidden, out_dim])
+    assert budget == n_parameters(KANHead(in_dim, kan_hidden, out_dim))
+    params = n_parameters(head)
+    assert params == mlp_parameter_count(in_dim, head.hidden, out_dim)
+    # one hidden unit costs in + 1 + out parameters: the best width is within half a unit of the budget
+    assert abs(params - budget) <= (in_dim + 1 + out_dim) / 2
+    for other in (head.hidden - 1, head.hidden + 1):
+        assert abs(params - budget) <= abs(mlp_parameter_count(in_dim, other, out_dim) - budget)
+    assert head.output_dim == out_dim and head(torch.randn(3, in_dim)).shape == (3, out_dim)
+    assert isinstance(head.net[0], torch.nn.LayerNorm) and isinstance(head.net[2], torch.nn.ReLU)
+
+
+def test_matched_mlp_head_follows_the_kan_grid_and_activation():
+    small, large = MatchedMLPHead(64, 16, (32,), grid_size=2, spline_order=1), MatchedMLPHead(64, 16, (32,))
+    assert small.hidden < large.hidden
+    assert abs(n_parameters(small) - kan_parameter_count([64, 32, 16], 2, 1)) <= (64 + 1 + 16) / 2
+    assert isinstance(MatchedMLPHead(8, 4, (), activation="gelu").net[2], torch.nn.GELU)

@@ -18,7 +18,7 @@ from pxrdbench.report.regression import run_ci
 @pytest.mark.slow
 def test_ddp_spawn_matches_single_process(use_regression_cache, tmp_path) -> None:
     single = run_ci("alphadiffract_tiny", tmp_path / "single", batch_size=32)
-    ddp = run_ci("alphadiffract_tiny", tmp_path / "ddp", batch_size=16, gpus=2, strategy="ddp_spawn")
+    ddp = run_ci("alphadiffract_tiny", tmp_path / "ddp", batch_size=32, gpus=2, strategy="ddp_spawn")
     assert ddp["hardware"]["device_count"] == 2
     for task in ("crystal_system", "space_group"):
         a, b = single["metrics"][task]["accuracy"], ddp["metrics"][task]["accuracy"]

@@ -22,7 +22,7 @@ HIT_RATES = ("top1", "top10", "prescreen/top1", "fullpool_prescreen/top1")
 @pytest.mark.slow
 def test_ddp_spawn_matches_single_process(use_regression_cache, tmp_path) -> None:
     single = run_ci("den_kan_tiny", tmp_path / "single", batch_size=32)
-    ddp = run_ci("den_kan_tiny", tmp_path / "ddp", batch_size=16, gpus=2, strategy="ddp_spawn")
+    ddp = run_ci("den_kan_tiny", tmp_path / "ddp", batch_size=32, gpus=2, strategy="ddp_spawn")
     assert ddp["hardware"]["device_count"] == 2
     for result in (single, ddp):
         assert "retrieval" in result["method"]["tasks"] and "retrieval" in result["metrics"]

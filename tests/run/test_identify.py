@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,9 +17,10 @@ from pxrdbench.data.cache import DatasetCache
 from pxrdbench.data.datamodule import SimulatedDataModule
 from pxrdbench.data.torch_dataset import ReflectionDataset, collate_structures
 from pxrdbench.errors import InputError
-from pxrdbench.models.registry import create_model
+from pxrdbench.methods.registry import create_method
 from pxrdbench.run.evaluate import evaluate_checkpoint
 from pxrdbench.run.identify import element_filter, parse_elements, rank_candidates
+from pxrdbench.tasks.render import select_rows
 from pxrdbench.views.render import render_batch
 
 STRUCTURES = [
@@ -50,8 +53,8 @@ class RawPattern:
     def serves(self, task: str) -> bool:
         return task == "retrieval"
 
-    def embed(self, patterns: Tensor) -> Tensor:
-        return F.normalize(patterns.float(), dim=1)
+    def embed(self, batch: Mapping[str, Any]) -> Tensor:
+        return F.normalize(batch["pattern"].float(), dim=1)
 
 
 def test_parse_elements_accepts_commas_or_spaces_and_rejects_unknown_symbols() -> None:
@@ -75,34 +78,36 @@ def test_a_pattern_is_identified_as_the_structure_it_was_simulated_from(dm) -> N
     dm.setup()
     rows = np.arange(len(dm.cache))
     batch = collate_structures(list(ReflectionDataset(dm.cache, rows, dm.view.d_min, dm.view.max_peaks)))
-    patterns = render_batch(dm.view, batch, train=False, seed=0)["pattern"]
-    answers = rank_candidates(RawPattern(), dm, patterns, top_k=3)
+    rendered = render_batch(dm.view, batch, train=False, seed=0)
+    answers = rank_candidates(RawPattern(), dm, rendered, top_k=3)
     ids = dm.cache.entries["id"].tolist()
     for row, ranked in enumerate(answers):
         assert ranked[0]["id"] == ids[row] and ranked[0]["similarity"] == pytest.approx(1.0, abs=1e-4)
         assert ranked[0]["confidence"] > 0.99 and not ranked[0]["low_confidence"]
         assert [a["rank"] for a in ranked] == [1, 2, 3]
         assert [a["similarity"] for a in ranked] == sorted((a["similarity"] for a in ranked), reverse=True)
-    zns = rank_candidates(RawPattern(), dm, patterns[:1], elements=["Zn", "S"], top_k=10)[0]
+    first = select_rows(rendered, [0])
+    zns = rank_candidates(RawPattern(), dm, first, elements=["Zn", "S"], top_k=10)[0]
     assert {a["formula"] for a in zns} == {"ZnS"} and len(zns) == 2  # sphalerite and wurtzite only
-    assert rank_candidates(RawPattern(), dm, patterns[:1], elements=["Au"])[0] == []
+    assert rank_candidates(RawPattern(), dm, first, elements=["Au"])[0] == []
 
 
 def test_evaluate_a_checkpoint_on_a_measured_file_lists_candidate_phases(
-    cif_folder: Path, tmp_path: Path
+    cif_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     torch.manual_seed(0)
-    model = create_model("den_kan_tiny", input_length=4000, split_index=500)
+    model = create_method("den_kan_tiny")
+    info = {"model": "den_kan_tiny", "dataset": f"cif_dir:{cif_folder}", "max_structures": None, "seed": 0,
+            "view": "xccp_dual", "batch_size": 4}  # fmt: skip
+    monkeypatch.setattr("pxrdbench.run.checkpoints.load_checkpoint", lambda path: (model, info))
     checkpoint = tmp_path / "tiny.ckpt"
-    torch.save({"state_dict": model.state_dict()}, checkpoint)
     two_theta = np.linspace(10.0, 80.0, 3501)
     intensity = 10.0 + 1000.0 * np.exp(-0.5 * ((two_theta - 28.44) / 0.05) ** 2)  # a Si (111)-like line
     scan = tmp_path / "scan.xy"
     np.savetxt(scan, np.column_stack([two_theta, intensity]))
     out = evaluate_checkpoint(
-        model="den_kan_tiny", checkpoint=str(checkpoint), data=f"cif_dir:{cif_folder}", path=str(scan),
-        wavelength="CuKa", top_k=4,
-    )  # fmt: skip
+        model="den_kan_tiny", checkpoint=str(checkpoint), path=str(scan), wavelength="CuKa", top_k=4
+    )  # the candidate pool: the checkpoint's dataset
     (entry,) = out["patterns"]
     assert "crystal_system" not in entry  # a retrieval method does not classify
     assert [a["rank"] for a in entry["candidates"]] == [1, 2, 3, 4]

@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from pxrdbench.errors import InputError
+from pxrdbench.tasks.metrics.confidence import confidence, confidence_summary, low_confidence, open_set_test
 from pxrdbench.tasks.metrics.retrieval import (
-    confidence,
     element_prescreen,
     element_prescreen_mask,
     element_random_baseline,
-    low_confidence,
-    open_set_test,
+    random_hit_rates,
     rank_of_true,
     retrieval_metrics,
+    retrieval_per_query,
     space_group_via_retrieval,
     topk_similarities,
 )
@@ -76,9 +76,38 @@ def test_exact_duplicate_of_the_true_candidate_is_a_tie_not_a_miss() -> None:
     assert ranks.tolist() == [1]
     with pytest.raises(InputError, match="true_index"):
         rank_of_true(torch.tensor([[3.0, 0.0]]), candidates, torch.tensor([5]))
+    with pytest.raises(InputError, match="exactly one"):
+        rank_of_true(torch.tensor([[3.0, 0.0]]), candidates)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 100])
+def test_rank_with_truth_sets_counts_allowed_non_true_candidates_above_the_best_true(chunk: int) -> None:
+    angles = torch.tensor([0.9, 0.5, 0.7, 0.8])  # query 0's cosine with four unit candidates
+    candidates = torch.stack([angles, (1 - angles**2).sqrt()], dim=1)
+    queries = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    truth = torch.tensor([[False, False, True, True], [False, False, False, True]])
+    ranks = rank_of_true(queries, candidates, truth=truth, chunk_size=chunk)
+    sims = _brute(queries, candidates)
+    best = torch.where(truth, sims, -torch.inf).amax(dim=1, keepdim=True)
+    assert ranks.tolist() == (1 + ((sims > best + 1e-6) & ~truth).sum(dim=1)).tolist() == [2, 3]
+    allowed = torch.tensor([[False, True, True, True], [True, False, True, True]])
+    masked = rank_of_true(queries, candidates, truth=truth, allowed=allowed, chunk_size=chunk)
+    assert masked.tolist() == [1, 2]  # the pre-screen removes query 0's 0.9 and query 1's 0.87
+
+
+def test_one_true_candidate_as_index_or_as_mask_gives_the_same_ranks() -> None:
+    queries, candidates = _data()
+    true_index = torch.arange(37) * 2
+    truth = torch.zeros(37, 101, dtype=torch.bool)
+    truth[torch.arange(37), true_index] = True
+    assert torch.equal(
+        rank_of_true(queries, candidates, true_index), rank_of_true(queries, candidates, truth=truth)
+    )
 
 
 def test_retrieval_metrics() -> None:
+    per_query = retrieval_per_query(np.array([1, 11]), ks=(1,))
+    assert per_query["top1"].tolist() == [100.0, 0.0] and per_query["mean_rank"].tolist() == [1.0, 11.0]
     m = retrieval_metrics(torch.tensor([1, 2, 3, 4, 10, 11]))
     assert m["top1"] == pytest.approx(100 / 6)
     assert m["top3"] == pytest.approx(50.0)
@@ -110,6 +139,24 @@ def test_element_random_baseline_is_exact() -> None:
     out = element_random_baseline(query, cand, true_index, ks=(1, 3))
     assert out["top1"] == pytest.approx(100 * (1 / 3 + 1 + 1 + 0) / 4)
     assert out["top3"] == pytest.approx(100 * (1 + 1 + 1 + 0) / 4)
+    assert out == random_hit_rates([3, 1, 1, 3], [1, 1, 1, 0], ks=(1, 3))  # the same function underneath
+
+
+def test_random_hit_rates_equal_enumeration_of_all_orders() -> None:
+    import itertools
+
+    truth = [[True, False, False, False, True], [False, False, True, False, False], [False] * 5]
+    allowed = [[True] * 5, [False, True, True, True, False], [True, True, False, False, False]]
+    n = [sum(a) for a in allowed]
+    t = [sum(x and a for x, a in zip(tr, al, strict=True)) for tr, al in zip(truth, allowed, strict=True)]
+    rates = random_hit_rates(n, t, (1, 2, 3))
+    for k in (1, 2, 3):
+        per_query = []
+        for tr, al in zip(truth, allowed, strict=True):
+            orders = list(itertools.permutations([i for i in range(5) if al[i]]))
+            per_query.append(np.mean([any(tr[i] for i in order[:k]) for order in orders]))
+        assert rates[f"top{k}"] == pytest.approx(100.0 * np.mean(per_query))
+    assert random_hit_rates([7], [1], (3,))["top3"] == 100.0 * 3 / 7  # k/n exactly for one true candidate
 
 
 def test_confidence_formula_and_flag() -> None:
@@ -119,6 +166,10 @@ def test_confidence_formula_and_flag() -> None:
     s = torch.tensor([0.80, 0.85, 0.95], dtype=torch.float64)
     assert torch.allclose(confidence(s), torch.from_numpy(confidence(s.numpy())))
     assert low_confidence(np.array([0.80, 0.86])).tolist() == [True, False]
+    for top1 in (s, s.numpy()):
+        summary = confidence_summary(top1)
+        assert summary["mean_top1_similarity"] == pytest.approx(float(s.mean()))
+        assert summary["low_confidence_share"] == pytest.approx(100 / 3)
 
 
 def test_open_set_test_in_pool_vs_removed() -> None:
@@ -134,10 +185,18 @@ def test_open_set_test_in_pool_vs_removed() -> None:
 
 
 def test_space_group_via_retrieval() -> None:
-    acc = space_group_via_retrieval(
+    hits = space_group_via_retrieval(
         torch.tensor([0, 2, -1, 1]), torch.tensor([225, 14, 62]), [225, 62, 14, 2]
     )
-    assert acc == pytest.approx(50.0)
+    assert hits.tolist() == [1.0, 1.0, 0.0, 0.0]  # index -1 (no candidate allowed) is wrong
+    # every query counts; an unknown label (0) only matches an unknown candidate label
+    assert space_group_via_retrieval([0, 1], [0, 14], [0, 0]).tolist() == [1.0, 0.0]
+
+
+def test_space_group_via_retrieval_with_truth_sets() -> None:
+    truth = np.array([[False, True, True], [False, False, True]])
+    hits = space_group_via_retrieval([0, 1], np.array([14, 14, 62]), truth)
+    assert hits.tolist() == [1.0, 0.0]  # query 0's top-1 (SG 14) shares the SG of its true candidate 1
 
 
 @pytest.mark.slow

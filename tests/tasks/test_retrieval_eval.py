@@ -1,8 +1,11 @@
-"""The runner's retrieval task on a tiny real cache (20 textbook structures as CIFs, simulated, split)."""
+"""The retrieval task (and its robustness entries) on a tiny real cache (20 textbook structures as CIFs, simulated,
+split), through the task registry."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,8 +17,10 @@ from torch import Tensor
 from pxrdbench.data.cache import DatasetCache
 from pxrdbench.data.datamodule import SimulatedDataModule
 from pxrdbench.data.torch_dataset import ReflectionDataset, collate_structures
-from pxrdbench.models.registry import create_model
-from pxrdbench.tasks.retrieval import evaluate_retrieval, merge_retrieval
+from pxrdbench.methods.registry import create_method
+from pxrdbench.tasks.base import EvalContext
+from pxrdbench.tasks.registry import run_tasks
+from pxrdbench.tasks.retrieval import RETRIEVAL
 from pxrdbench.tasks.specs import base_metric, metric_spec, task_has_metric
 from pxrdbench.views.render import render_batch
 
@@ -60,6 +65,21 @@ def dm(cache: DatasetCache) -> SimulatedDataModule:
     return SimulatedDataModule(cache, "xccp_dual", batch_size=4, with_graphs="cgcnn", seed=3)
 
 
+def evaluate_retrieval(
+    method: Any,
+    dm: SimulatedDataModule,
+    *,
+    n_boot: int,
+    pools=("test", "all"),
+    perturbations: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The retrieval and robustness blocks of the registry's evaluation."""
+    ctx = EvalContext(
+        method=method, datamodule=dm, n_boot=n_boot, perturbations=list(perturbations), pools=pools
+    )
+    return run_tasks(ctx, only=("retrieval", "robustness"))
+
+
 class PatternIdentity:
     """A pattern-only method whose embedding is the unit pattern itself (raw-pattern matching)."""
 
@@ -68,8 +88,8 @@ class PatternIdentity:
     def serves(self, task: str) -> bool:
         return task in self.tasks
 
-    def embed(self, patterns: Tensor) -> Tensor:
-        return F.normalize(patterns.float(), dim=1)
+    def embed(self, batch: Mapping[str, Any]) -> Tensor:
+        return F.normalize(batch["pattern"].float(), dim=1)
 
 
 class Oracle(PatternIdentity):
@@ -82,7 +102,7 @@ class Oracle(PatternIdentity):
         cache = dm.cache
         rows = np.arange(len(cache))
         batch = collate_structures(list(ReflectionDataset(cache, rows, dm.view.d_min, dm.view.max_peaks)))
-        self.references = super().embed(render_batch(dm.view, batch, train=False, seed=0)["pattern"])
+        self.references = super().embed(render_batch(dm.view, batch, train=False, seed=0))
         self.rows = {self.fingerprint(cache.graph_arrays(r)["z"], cache.graph_arrays(r)["distance"]): r
                      for r in rows}  # fmt: skip
         assert len(self.rows) == len(rows)
@@ -94,16 +114,16 @@ class Oracle(PatternIdentity):
     def one_hot(self, index: Tensor) -> Tensor:
         return F.one_hot(index, len(self.references)).float()
 
-    def embed(self, patterns: Tensor) -> Tensor:
-        return self.one_hot((super().embed(patterns) @ self.references.T).argmax(dim=1))
+    def embed(self, batch: Mapping[str, Any]) -> Tensor:
+        return self.one_hot((super().embed(batch) @ self.references.T).argmax(dim=1))
 
-    def embed_structures(self, graph) -> Tensor:
-        keys = [self.fingerprint(g.x.numpy(), g.edge_dist.numpy()) for g in graph.to_data_list()]
+    def embed_structures(self, batch: Mapping[str, Any]) -> Tensor:
+        keys = [self.fingerprint(g.x.numpy(), g.edge_dist.numpy()) for g in batch["graph"].to_data_list()]
         return self.one_hot(torch.tensor([self.rows[k] for k in keys]))
 
 
 class NoEmbedding(PatternIdentity):
-    def embed(self, patterns: Tensor) -> Tensor:
+    def embed(self, batch: Mapping[str, Any]) -> Tensor:
         raise NotImplementedError("no embedding")
 
 
@@ -151,7 +171,7 @@ def test_pattern_only_methods_match_clean_reference_patterns(dm) -> None:
 
 def test_untrained_contrastive_model_gives_valid_keys_and_consistent_ranges(dm) -> None:
     torch.manual_seed(0)
-    model = create_model("den_kan_tiny", input_length=dm.view.n_points, split_index=dm.view.split_index)
+    model = create_method("den_kan_tiny")
     out = evaluate_retrieval(model, dm, n_boot=50, pools=("test", "all"), perturbations=["fwhm_0.2"])
     block = out["retrieval"]
     n_test, n_all = len(dm.cache.split_indices("test")), len(dm.cache)
@@ -168,14 +188,14 @@ def test_untrained_contrastive_model_gives_valid_keys_and_consistent_ranges(dm) 
     assert block["fullpool/top1"]["value"] <= block["top1"]["value"]  # a larger pool only adds rivals
     assert block["fullpool_prescreen/top1"]["value"] <= block["prescreen/top1"]["value"]
     assert all(key.startswith("fwhm_0.2/retrieval/") for key in out["robustness"])
-    metrics: dict = {"robustness": {"fwhm_0.2/space_group/accuracy": {}}}
-    merge_retrieval(metrics, out)
-    assert metrics["retrieval"] is block and len(metrics["robustness"]) == 1 + len(out["robustness"])
+    assert set(out) == {"retrieval", "robustness"}
 
 
 def test_methods_without_an_embedding_take_no_part(dm) -> None:
-    assert evaluate_retrieval(NoEmbedding(), dm, n_boot=10) == {}
-    majority = create_model("majority")
+    assert RETRIEVAL.serves(NoEmbedding())  # declared, but its embedding raises: no block
+    assert evaluate_retrieval(NoEmbedding(), dm, n_boot=10, perturbations=["fwhm_0.2"]) == {}
+    majority = create_method("majority")
+    assert not RETRIEVAL.serves(majority)
     assert evaluate_retrieval(majority, dm, n_boot=10) == {}
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,14 +16,11 @@ from torch import Tensor
 from pxrdbench.data.cache import DatasetCache
 from pxrdbench.data.datamodule import SimulatedDataModule
 from pxrdbench.errors import DatasetError
-from pxrdbench.models.registry import create_model
-from pxrdbench.tasks.rietveld import (
-    element_random_hit_rates,
-    evaluate_rietveld,
-    find_folder,
-    load_rietveld_queries,
-    rank_with_truth_sets,
-)
+from pxrdbench.methods.registry import create_method
+from pxrdbench.tasks.base import EvalContext
+from pxrdbench.tasks.registry import run_tasks
+from pxrdbench.tasks.rietveld import RIETVELD, evaluate_rietveld
+from pxrdbench.tasks.rietveld_queries import find_folder, load_rietveld_queries
 from pxrdbench.tasks.specs import metric_spec, task_has_metric
 
 # AlPO4 (one phase, Cu Kα1), Mg2Si (one phase, synchrotron 0.499 Å), C4Br4S (two polymorphs in one file)
@@ -76,8 +73,8 @@ class RawPattern:
     def serves(self, task: str) -> bool:
         return task in self.tasks
 
-    def embed(self, patterns: Tensor) -> Tensor:
-        return F.normalize(patterns.float(), dim=1)
+    def embed(self, batch: Mapping[str, Any]) -> Tensor:
+        return F.normalize(batch["pattern"].float(), dim=1)
 
 
 class CubicGuesser(RawPattern):
@@ -85,34 +82,14 @@ class CubicGuesser(RawPattern):
 
     tasks = ("crystal_system", "space_group")
 
-    def embed(self, patterns: Tensor) -> Tensor:
+    def embed(self, batch: Mapping[str, Any]) -> Tensor:
         raise NotImplementedError
 
-    def predict_proba(self, patterns: Tensor) -> dict[str, Tensor]:
-        cs, sg = torch.zeros(len(patterns), 7), torch.zeros(len(patterns), 230)
+    def predict_proba(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        n = len(batch["pattern"])
+        cs, sg = torch.zeros(n, 7), torch.zeros(n, 230)
         cs[:, 6], sg[:, 224] = 1.0, 1.0
         return {"crystal_system": cs, "space_group": sg}
-
-
-def test_rank_with_truth_sets_counts_allowed_non_true_candidates_above_the_best_true() -> None:
-    sim = torch.tensor([[0.9, 0.5, 0.7, 0.8], [0.1, 0.6, 0.6, 0.2]])
-    truth = torch.tensor([[False, False, True, True], [False, True, False, False]])
-    assert rank_with_truth_sets(sim, truth).tolist() == [2, 1]  # 0.9 beats the best true 0.8; a tie does not
-    allowed = torch.tensor([[False, True, True, True], [True, True, True, True]])
-    assert rank_with_truth_sets(sim, truth, allowed).tolist() == [1, 1]
-
-
-def test_element_random_hit_rates_equal_enumeration_of_all_orders() -> None:
-    truth = torch.tensor([[True, False, False, False, True], [False, False, True, False, False]])
-    allowed = torch.tensor([[True, True, True, True, True], [False, True, True, True, False]])
-    rates = element_random_hit_rates(truth, allowed, (1, 2, 3))
-    for k, rate in rates.items():
-        per_query = []
-        for t, a in zip(truth.tolist(), allowed.tolist(), strict=True):
-            pool = [i for i in range(5) if a[i]]
-            orders = list(itertools.permutations(pool))
-            per_query.append(np.mean([any(t[i] for i in order[:k]) for order in orders]))
-        assert rate == pytest.approx(100.0 * np.mean(per_query))
 
 
 def test_queries_keep_every_phase_and_bad_files_are_reported(folder: Path, tmp_path: Path) -> None:
@@ -161,7 +138,7 @@ def test_raw_pattern_matching_finds_the_refined_structures_of_measured_scans(dm,
 
 def test_contrastive_method_embeds_hidden_structures_through_its_crystal_encoder(dm, folder: Path) -> None:
     torch.manual_seed(0)
-    model = create_model("den_kan_tiny", input_length=dm.view.n_points, split_index=dm.view.split_index)
+    model = create_method("den_kan_tiny")
     block, _ = evaluate_rietveld(model, dm, n_boot=20, folder=folder)
     assert block["top10"]["n"] == 3 and "crystal_system/accuracy" not in block
     assert 1.0 <= block["mean_rank"]["value"] <= len(dm.cache.split_indices("test")) + 4
@@ -173,3 +150,20 @@ def test_classifier_without_embedding_gets_classification_on_single_phase_querie
     # AlPO4 is hexagonal P6_3mc, Mg2Si cubic Fm-3m (anti-fluorite): one of two right
     assert block["crystal_system/accuracy"]["value"] == 50.0 and block["crystal_system/accuracy"]["n"] == 2
     assert block["space_group/accuracy"]["value"] == 50.0
+
+
+def test_the_task_serves_classifiers_and_embedders_and_notes_a_missing_folder(dm, tmp_path: Path) -> None:
+    assert RIETVELD.serves(RawPattern()) and RIETVELD.serves(CubicGuesser())
+    assert not RIETVELD.serves(object())
+    ctx = EvalContext(method=RawPattern(), datamodule=dm, n_boot=10, rietveld_folder=tmp_path / "nowhere")
+    assert run_tasks(ctx, only=["experimental_rietveld"]) == {}
+    assert len(ctx.notes) == 1 and ctx.notes[0].startswith("experimental_rietveld not evaluated: ")
+
+
+def test_the_task_through_the_registry_gives_the_evaluation_block(dm, folder: Path) -> None:
+    dm.setup()
+    ctx = EvalContext(method=CubicGuesser(), datamodule=dm, n_boot=20, rietveld_folder=folder)
+    metrics = run_tasks(ctx, only=["experimental_rietveld"])
+    assert metrics == {
+        "experimental_rietveld": evaluate_rietveld(CubicGuesser(), dm, n_boot=20, folder=folder)[0]
+    }

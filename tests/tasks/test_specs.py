@@ -8,8 +8,9 @@ import torch
 
 from pxrdbench.errors import ConfigError
 from pxrdbench.tasks.metrics.classification import classification_metrics, space_group_error_hops
+from pxrdbench.tasks.metrics.confidence import open_set_test
 from pxrdbench.tasks.metrics.lattice import lattice_metrics
-from pxrdbench.tasks.metrics.retrieval import element_random_baseline, open_set_test, retrieval_metrics
+from pxrdbench.tasks.metrics.retrieval import element_random_baseline, retrieval_metrics
 from pxrdbench.tasks.specs import (
     METRICS,
     TASKS,

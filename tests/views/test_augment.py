@@ -12,8 +12,6 @@ from pxrdbench.errors import ConfigError, PatternError
 from pxrdbench.physics.peak_batch import PeakBatch
 from pxrdbench.physics.profiles import ProfileParams, render_profiles
 from pxrdbench.views.augment import (
-    OPS,
-    PERTURBATION_SETS,
     EdgeCrop,
     ImpurityPeaks,
     IntensityNoise,
@@ -21,14 +19,13 @@ from pxrdbench.views.augment import (
     PeakJitter,
     PoissonGaussianNoise,
     PreferredOrientation,
-    Render,
-    SampleProfile,
     SmoothBackground,
     WhiteNoise,
     ZeroShift,
-    build_pipeline,
-    perturbation_pipeline,
 )
+from pxrdbench.views.perturbations import PERTURBATION_SETS, perturbation_pipeline
+from pxrdbench.views.pipeline import OPS, build_pipeline
+from pxrdbench.views.profile_ops import Render, SampleProfile
 
 GRID = torch.linspace(10.0, 90.0, 4001)
 

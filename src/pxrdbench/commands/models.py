@@ -1,4 +1,5 @@
-"""``pxrdbench models``: the registered models, the tasks each serves and its parameter count."""
+"""``pxrdbench models``: the registered methods (``configs/methods/``), the tasks each serves and its parameter
+count. A method module that cannot be imported, or a config that does not parse, is an error naming it."""
 
 from __future__ import annotations
 
@@ -15,10 +16,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pxrdbench.models.registry import list_models, model_info
+    from fnmatch import fnmatchcase
 
-    names = [n for n in list_models(args.pattern) if args.tiny or not n.endswith("_tiny")]
-    infos = [model_info(n) for n in names]
+    from pxrdbench.methods.registry import import_method_modules, list_methods, method_info
+
+    import_method_modules()
+    names = [
+        n
+        for n in list_methods()
+        if (args.tiny or not n.endswith("_tiny")) and (args.pattern is None or fnmatchcase(n, args.pattern))
+    ]
+    infos = [method_info(n) for n in names]
     if args.json:
         print(json.dumps(infos, indent=2, sort_keys=True, default=str))
         return 0

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from pxrdbench.data.cache import DatasetCache
 from pxrdbench.data.torch_dataset import ReflectionDataset, collate_structures
+from pxrdbench.errors import ConfigError
 from pxrdbench.views.render import render_batch
 from pxrdbench.views.spec import ViewSpec, load_view
 
@@ -30,6 +31,9 @@ class SimulatedDataModule(L.LightningDataModule):
         batch_size: patterns per batch (per device under DDP).
         num_workers: DataLoader worker processes.
         with_graphs: None, "cgcnn" or "radius": attach crystal graphs for methods with a crystal encoder.
+            ``bench`` and ``fit`` set this, ``n_views`` and ``peak_tokens`` from the method's
+            ``data_requirements()`` (:func:`pxrdbench.run.lightning_cli.configure_data_for`), so a config
+            leaves them alone.
         seed: seed of shuffling and of the rendering generators.
         n_views: independently augmented renderings per structure (2 for Barlow Twins); extra ones are stored as
             ``pattern_2``, ``pattern_3``...
@@ -38,8 +42,8 @@ class SimulatedDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        dataset: str | DatasetCache,
-        view: str | ViewSpec,
+        dataset: str | DatasetCache = "amcsd",
+        view: str | ViewSpec = "alphadiffract",
         batch_size: int = 64,
         num_workers: int = 0,
         with_graphs: str | None = None,
@@ -56,6 +60,7 @@ class SimulatedDataModule(L.LightningDataModule):
         self.with_graphs = with_graphs
         self.seed = seed
         self.n_views = n_views
+        self.peak_tokens = False  # add the view's peak tokens to every batch (set from the method)
         self.max_structures = max_structures
         self.workers = workers
         self.cache: DatasetCache | None = dataset if isinstance(dataset, DatasetCache) else None
@@ -114,6 +119,15 @@ class SimulatedDataModule(L.LightningDataModule):
         train = bool(trainer is not None and trainer.training)
         step = int(trainer.global_step) if (trainer is not None and train) else 0
         rank = int(trainer.global_rank) if trainer is not None else 0
-        return render_batch(
+        batch = render_batch(
             self.view, batch, train=train, seed=self.seed, step=step, rank=rank, n_views=self.n_views
         )
+        if self.peak_tokens:
+            from pxrdbench.views.peak_tokens import add_peak_tokens
+
+            if not self.view.peak_tokens:
+                raise ConfigError(
+                    f"view {self.view.name!r} has no peak-token rule, but the method reads tokens"
+                )
+            batch = add_peak_tokens(batch, self.view.peak_tokens)
+        return batch

@@ -5,21 +5,7 @@ from strings here), declares the benchmark ``tasks`` it serves and exposes what 
 ``embed`` (L2-normalised pattern embedding, retrieval), ``predict_proba`` (class probabilities per
 classification task) and ``predict_lattice`` (Niggli a, b, c in Å, α, β, γ in degrees).
 
-Optimiser and scheduler are configuration (dicts), built in :meth:`PXRDMethod.configure_optimizers`:
-
-- ``optimizer``: ``{"name": <torch.optim class>, **kwargs}``, e.g.
-  ``{"name": "AdamW", "lr": 2e-4, "weight_decay": 0.01}``.
-- ``scheduler`` (or None), one of:
-
-  - ``{"name": "cyclic_triangular2", "base_lr_fraction": 0.1, "step_epochs": 6}`` (or ``"cyclic"`` with a
-    ``"mode"``): CyclicLR stepped per iteration, lr from fraction·lr up to lr over ``step_epochs`` epochs
-    and back, amplitude halved each cycle for triangular2;
-  - ``{"name": "multistep", "milestones": [epochs], "gamma": 0.1}`` (stepped per epoch);
-  - ``{"name": "cosine", "warmup_epochs": 0, "min_lr_fraction": 0.0}``: linear warm-up then cosine decay,
-    stepped per iteration.
-
-  Per-iteration schedules need the steps per epoch: ``trainer.estimated_stepping_batches /
-  trainer.max_epochs``, or an explicit ``"steps_per_epoch"`` key.
+Optimiser and scheduler are configuration (dicts), built by :mod:`pxrdbench.methods.optim`.
 """
 
 from __future__ import annotations
@@ -27,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import lightning as L
@@ -34,103 +21,44 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
-from pxrdbench.errors import ConfigError, did_you_mean
+from pxrdbench.errors import ConfigError
+from pxrdbench.methods.optim import DEFAULT_OPTIMIZER, build_optimizer, build_scheduler
+
+
+@dataclass(frozen=True)
+class DataRequirements:
+    """What a method needs in its batches; the data module renders only that.
+
+    Attributes:
+        views: independently augmented renderings of each pattern per training batch (``pattern``,
+            ``pattern_2``, …; 2 for Barlow Twins).
+        graphs: crystal graphs to attach as ``graph`` (None, ``"cgcnn"`` or ``"radius"``).
+        peak_tokens: attach the view's peak tokens (``peak_positions``, ``peak_intensities``, ``peak_mask``).
+    """
+
+    views: int = 1
+    graphs: str | None = None
+    peak_tokens: bool = False
+
+
+def predict_everything(method: Any, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+    """{task: probabilities, "lattice": [B, 6], "embedding": [B, D]} of a rendered batch, each key only where
+    the method serves it (methods, baselines and ensembles share this)."""
+    result: dict[str, Tensor] = {}
+    if set(method.tasks) & set(CLASSIFICATION_TASKS):
+        result.update(method.predict_proba(batch))
+    if "lattice" in method.tasks:
+        result["lattice"] = method.predict_lattice(batch)
+    with contextlib.suppress(NotImplementedError):
+        result["embedding"] = method.embed(batch)
+    return result
+
 
 #: Every benchmark task a method can serve.
 ALL_TASKS: tuple[str, ...] = ("crystal_system", "space_group", "extinction_group", "lattice", "retrieval")
 #: The classification tasks among them.
 CLASSIFICATION_TASKS: tuple[str, ...] = ("crystal_system", "space_group", "extinction_group")
 STAGES: tuple[str, ...] = ("train", "val", "test")
-DEFAULT_OPTIMIZER: dict[str, Any] = {"name": "AdamW", "lr": 2e-4, "weight_decay": 0.01}
-SCHEDULER_KEYS: dict[str, set[str]] = {
-    "cyclic": {"base_lr_fraction", "step_epochs", "mode", "steps_per_epoch"},
-    "cyclic_triangular2": {"base_lr_fraction", "step_epochs", "steps_per_epoch"},
-    "multistep": {"milestones", "gamma"},
-    "cosine": {"warmup_epochs", "min_lr_fraction", "steps_per_epoch"},
-    "constant": set(),
-}
-
-
-def _number(value: Any, key: str) -> Any:
-    """Coerce numeric strings (YAML 1.1 reads ``2e-4`` as a string) to float; leave other values alone."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError as error:
-            raise ConfigError(f"optimizer option {key!r}: {value!r} is not a number") from error
-    return value
-
-
-def build_optimizer(parameters: Iterator[nn.Parameter], config: Mapping[str, Any]) -> torch.optim.Optimizer:
-    """Instantiate ``torch.optim.<config['name']>`` on ``parameters`` with the remaining keys as kwargs."""
-    options = dict(config)
-    name = str(options.pop("name", "AdamW"))
-    optimizer_cls = getattr(torch.optim, name, None)
-    if not (isinstance(optimizer_cls, type) and issubclass(optimizer_cls, torch.optim.Optimizer)):
-        known = [
-            n
-            for n, c in vars(torch.optim).items()
-            if isinstance(c, type) and issubclass(c, torch.optim.Optimizer)
-        ]
-        raise did_you_mean(name, known, "optimizer")
-    options = {key: _number(value, key) for key, value in options.items()}
-    try:
-        return optimizer_cls(parameters, **options)
-    except TypeError as error:
-        raise ConfigError(f"optimizer {name}: {error}") from error
-
-
-def build_scheduler(
-    optimizer: torch.optim.Optimizer,
-    config: Mapping[str, Any],
-    steps_per_epoch: int | None,
-    total_steps: int | None,
-) -> tuple[torch.optim.lr_scheduler.LRScheduler, str]:
-    """Build the scheduler named in ``config``; returns (scheduler, Lightning interval "step" | "epoch")."""
-    options = dict(config)
-    name = str(options.pop("name"))
-    if name not in SCHEDULER_KEYS:
-        raise did_you_mean(name, list(SCHEDULER_KEYS), "scheduler")
-    unknown = set(options) - SCHEDULER_KEYS[name]
-    if unknown:
-        raise ConfigError(
-            f"scheduler {name}: unknown options {sorted(unknown)}; known: {sorted(SCHEDULER_KEYS[name])}"
-        )
-    steps_per_epoch = int(options.get("steps_per_epoch") or steps_per_epoch or 0)
-    if name in ("cyclic", "cyclic_triangular2", "cosine") and steps_per_epoch < 1:
-        raise ConfigError(
-            f"scheduler {name}: steps per epoch unknown; run under a Trainer with max_epochs "
-            "or set 'steps_per_epoch'"
-        )
-    if name in ("cyclic", "cyclic_triangular2"):
-        max_lrs = [group["lr"] for group in optimizer.param_groups]
-        fraction = float(options.get("base_lr_fraction", 0.1))
-        scheduler = torch.optim.lr_scheduler.CyclicLR(
-            optimizer,
-            base_lr=[fraction * lr for lr in max_lrs],
-            max_lr=max_lrs,
-            step_size_up=max(1, round(float(options.get("step_epochs", 6)) * steps_per_epoch)),
-            mode="triangular2" if name == "cyclic_triangular2" else str(options.get("mode", "triangular2")),
-            cycle_momentum=False,
-        )
-        return scheduler, "step"
-    if name == "multistep":
-        milestones = [int(m) for m in options.get("milestones", [])]
-        gamma = float(options.get("gamma", 0.1))
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=gamma), "epoch"
-    if name == "cosine":
-        warmup = max(0, round(float(options.get("warmup_epochs", 0)) * steps_per_epoch))
-        total = max(warmup + 1, int(total_steps or 0))
-        floor = float(options.get("min_lr_fraction", 0.0))
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
-            return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "step"
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0), "epoch"
 
 
 class PXRDMethod(L.LightningModule):
@@ -171,6 +99,7 @@ class PXRDMethod(L.LightningModule):
         self.scheduler_config: dict[str, Any] | None = dict(scheduler) if scheduler else None
         for name, value in (components or {}).items():
             setattr(self, name, value)
+        self.run_config: dict[str, Any] = {}
         self.train_metrics = nn.ModuleDict()
         self.val_metrics = nn.ModuleDict()
         self.test_metrics = nn.ModuleDict()
@@ -252,23 +181,25 @@ class PXRDMethod(L.LightningModule):
         """Test losses and metrics."""
         self.shared_step(batch, "test")
 
-    def predict_all(self, patterns: Tensor) -> dict[str, Tensor]:
-        """Everything the method predicts: {task: probabilities, "lattice": [B, 6], "embedding": [B, D]}."""
-        result: dict[str, Tensor] = {}
-        if set(self.tasks) & set(CLASSIFICATION_TASKS):
-            result.update(self.predict_proba(patterns))
-        if "lattice" in self.tasks:
-            result["lattice"] = self.predict_lattice(patterns)
-        with contextlib.suppress(NotImplementedError):
-            result["embedding"] = self.embed(patterns)
-        return result
+    def predict(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """Everything the method predicts for a rendered batch (see :func:`predict_everything`)."""
+        return predict_everything(self, batch)
 
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> dict[str, Tensor]:
-        """:meth:`predict_all` of ``batch["pattern"]``, with the batch's ``index`` passed through."""
-        result = self.predict_all(batch["pattern"])
+        """:meth:`predict` of a batch, with the batch's ``index`` passed through."""
+        result = self.predict(batch)
         if "index" in batch:
             result["index"] = batch["index"]
         return result
+
+    def data_requirements(self) -> DataRequirements:
+        """What the data module must put in this method's batches (the pattern only, by default)."""
+        return DataRequirements()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the run's resolved configuration (set by the runner or the CLI) in every checkpoint."""
+        if self.run_config:
+            checkpoint["pxrdbench"] = dict(self.run_config)
 
     # ------------------------------------------------------------------------------------------ optimisers
     def _steps_per_epoch(self) -> tuple[int | None, int | None]:
@@ -314,14 +245,14 @@ class PXRDMethod(L.LightningModule):
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
-    def embed(self, patterns: Tensor) -> Tensor:
-        """L2-normalised pattern embeddings [B, D] of patterns [B, N]."""
+    def embed(self, batch: Mapping[str, Any]) -> Tensor:
+        """L2-normalised pattern embeddings [B, D] of a rendered batch."""
         raise NotImplementedError(f"{type(self).__name__} has no pattern embedding")
 
-    def predict_proba(self, patterns: Tensor) -> dict[str, Tensor]:
+    def predict_proba(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """Class probabilities {task: [B, K]} for the classification tasks the method serves."""
         raise NotImplementedError(f"{type(self).__name__} serves no classification task")
 
-    def predict_lattice(self, patterns: Tensor) -> Tensor:
-        """Niggli lattice parameters [B, 6] (a, b, c in Å; α, β, γ in degrees)."""
+    def predict_lattice(self, batch: Mapping[str, Any]) -> Tensor:
+        """Niggli lattice parameters [B, 6] (a, b, c in Å; α, β, γ in degrees) of a rendered batch."""
         raise NotImplementedError(f"{type(self).__name__} does not serve the lattice task")

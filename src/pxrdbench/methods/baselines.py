@@ -1,6 +1,7 @@
 """Reference baselines with the methods' prediction API (no gradient training): majority class and pattern NN.
 
-Both are fitted by one pass over training batches (the batch contract's dicts: ``pattern`` and optional
+Both are LightningModules (so a config instantiates them like any method) without trainable parameters;
+they are fitted by the ``FitBaseline`` recipe of :mod:`pxrdbench.run.recipes`, one pass over training batches (the batch contract's dicts: ``pattern`` and optional
 labels ``crystal_system``, ``space_group``, ``extinction_group``, ``lattice``; −1 or an absent key = missing)
 and then answer ``predict_proba`` / ``predict_lattice`` (and, for the pattern NN, ``embed``) like a trained
 method.
@@ -20,25 +21,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
+import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pxrdbench.errors import InputError
+from pxrdbench.errors import ConfigError, InputError
+from pxrdbench.methods.base import DataRequirements, predict_everything
 from pxrdbench.models.heads.symmetry import valid_lattice_rows
-from pxrdbench.models.registry import register_model
 
 CLASSIFICATION_TASKS: tuple[str, ...] = ("crystal_system", "space_group", "extinction_group")
 DEFAULT_NUM_CLASSES: dict[str, int] = {"crystal_system": 7, "space_group": 230}
 
 
-class _FittedBaseline:
+class _FittedBaseline(L.LightningModule):
     """Shared bookkeeping: class counts per task, fitted state, zero trainable parameters."""
 
     tasks: ClassVar[tuple[str, ...]] = ()
     num_parameters: int = 0
 
     def __init__(self, num_extinction_groups: int | None = None) -> None:
+        super().__init__()
+        self.run_config: dict[str, Any] = {}
         self.num_classes: dict[str, int] = dict(DEFAULT_NUM_CLASSES)
         if num_extinction_groups is not None:
             self.num_classes["extinction_group"] = int(num_extinction_groups)
@@ -47,6 +51,25 @@ class _FittedBaseline:
     def serves(self, task: str) -> bool:
         """Whether the baseline serves ``task``."""
         return task in self.tasks
+
+    def data_requirements(self) -> DataRequirements:
+        """The rendered pattern and its labels."""
+        return DataRequirements()
+
+    def predict(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """Everything predicted for a rendered batch (:func:`~pxrdbench.methods.base.predict_everything`)."""
+        return predict_everything(self, batch)
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        """Baselines are not trained by gradient steps: ``pxrdbench bench`` fits them (recipe FitBaseline)."""
+        raise ConfigError(
+            f"{type(self).__name__} is fitted by one pass over the training split, not by a Trainer: "
+            "run `pxrdbench bench --model <name>` (its recipe is FitBaseline)"
+        )
+
+    def configure_optimizers(self) -> None:
+        """No optimiser: nothing is trained by gradients."""
+        return None
 
     def _resolve_classes(self, task: str, labels: Tensor) -> int:
         """The class count of ``task``; without a configured one, max label + 1 (extinction groups)."""
@@ -119,8 +142,9 @@ class MajorityBaseline(_FittedBaseline):
         self.memory_floats = len(self.majority_class) + (6 if self.lattice_median is not None else 0)
         return self
 
-    def predict_proba(self, patterns: Tensor) -> dict[str, Tensor]:
+    def predict_proba(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """One-hot probabilities of the majority class {task: [B, K]} for every fitted classification task."""
+        patterns = batch["pattern"]
         size = int(patterns.shape[0])
         result = {}
         for task, label in self.majority_class.items():
@@ -129,13 +153,14 @@ class MajorityBaseline(_FittedBaseline):
             result[task] = probs
         return result
 
-    def predict_lattice(self, patterns: Tensor) -> Tensor:
+    def predict_lattice(self, batch: Mapping[str, Any]) -> Tensor:
         """The training median lattice, repeated [B, 6]."""
+        patterns = batch["pattern"]
         self._require("lattice")
         assert self.lattice_median is not None
         return self.lattice_median.to(patterns.device).expand(int(patterns.shape[0]), 6).clone()
 
-    def embed(self, patterns: Tensor) -> Tensor:
+    def embed(self, batch: Mapping[str, Any]) -> Tensor:
         """Not available: the majority baseline does not serve retrieval."""
         raise NotImplementedError("MajorityBaseline has no pattern embedding")
 
@@ -168,7 +193,11 @@ class PatternNNBaseline(_FittedBaseline):
         """Floats held in the pattern bank (the baseline's 'model size')."""
         return int(self.bank.numel())
 
-    def embed(self, patterns: Tensor) -> Tensor:
+    def embed(self, batch: Mapping[str, Any]) -> Tensor:
+        """Pooled (to ``pool_length``) and L2-normalised patterns [B, L] of a batch's ``pattern``."""
+        return self.pool(batch["pattern"])
+
+    def pool(self, patterns: Tensor) -> Tensor:
         """Pooled (to ``pool_length``) and L2-normalised patterns [B, L]."""
         patterns = torch.as_tensor(patterns).float()
         if patterns.ndim != 2:
@@ -186,7 +215,7 @@ class PatternNNBaseline(_FittedBaseline):
             if "pattern_mask" in batch:
                 patterns = patterns * torch.as_tensor(batch["pattern_mask"]).to(patterns.dtype)
             size = int(patterns.shape[0])
-            bank.append(self.embed(patterns).cpu())
+            bank.append(self.pool(patterns).cpu())
             for task in CLASSIFICATION_TASKS:
                 labels[task].append(self._labels(batch, task, size))
             lattices.append(self._lattice(batch, size))
@@ -210,7 +239,7 @@ class PatternNNBaseline(_FittedBaseline):
         """Top-k cosine similarities and bank indices [B, k], chunked (``candidates``: Bool[M] allowed)."""
         if self.bank.numel() == 0:
             raise InputError("patterns", "PatternNNBaseline is not fitted (call fit first)")
-        queries = self.embed(patterns).to(self.bank.device)
+        queries = self.pool(patterns).to(self.bank.device)
         k = min(k, self.bank.shape[0])
         scores, indices = [], []
         for q_start in range(0, queries.shape[0], self.chunk_size):
@@ -234,8 +263,9 @@ class PatternNNBaseline(_FittedBaseline):
         """Index [B] of the most similar bank pattern among rows where ``valid`` is True."""
         return self.nearest(patterns, k=1, candidates=None if bool(valid.all()) else valid)[1][:, 0].cpu()
 
-    def predict_proba(self, patterns: Tensor) -> dict[str, Tensor]:
+    def predict_proba(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """One-hot probabilities of the nearest labelled neighbour's class {task: [B, K]}."""
+        patterns = batch["pattern"]
         result = {}
         shared: Tensor | None = None
         for task in CLASSIFICATION_TASKS:
@@ -251,34 +281,9 @@ class PatternNNBaseline(_FittedBaseline):
             result[task] = F.one_hot(labels[index], self.num_classes[task]).float().to(patterns.device)
         return result
 
-    def predict_lattice(self, patterns: Tensor) -> Tensor:
+    def predict_lattice(self, batch: Mapping[str, Any]) -> Tensor:
         """Lattice [B, 6] of the nearest neighbour with a known lattice."""
+        patterns = batch["pattern"]
         self._require("lattice")
         valid = torch.isfinite(self.lattices).all(dim=1)
         return self.lattices[self._nearest_labelled(patterns, valid)].to(patterns.device)
-
-
-@register_model(
-    "majority",
-    tasks=MajorityBaseline.tasks,
-    description="most frequent training class per task; median training lattice",
-    paper="reference baseline (AlphaDiffract reports majority-class rows: RRUFF CS 26.98 %, SG 3.27 %)",
-    tiny={},
-)
-def build_majority(num_extinction_groups: int | None = None) -> MajorityBaseline:
-    """Build the (unfitted) majority-class baseline."""
-    return MajorityBaseline(num_extinction_groups=num_extinction_groups)
-
-
-@register_model(
-    "pattern_nn",
-    tasks=PatternNNBaseline.tasks,
-    description="nearest training pattern by cosine similarity of pooled raw patterns",
-    paper="reference baseline (raw-pattern similarity search)",
-    tiny={"pool_length": 64, "chunk_size": 256},
-)
-def build_pattern_nn(
-    pool_length: int | None = 1024, chunk_size: int = 4096, num_extinction_groups: int | None = None
-) -> PatternNNBaseline:
-    """Build the (unfitted) pattern nearest-neighbour baseline."""
-    return PatternNNBaseline(pool_length, chunk_size, num_extinction_groups)

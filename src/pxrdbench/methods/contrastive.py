@@ -18,13 +18,13 @@ Retrieval API: :meth:`ContrastiveMethod.embed` (unit pattern embedding) and
 similarity. Training metric: in-batch top-1 retrieval accuracy pattern → structure (a fraction; chance level
 = 1/batch size).
 
-Registered models (64-d embeddings, CGCNN crystal encoder, batch 128 in ``configs/bench``):
+Configurations (``configs/methods/``; 64-d embeddings, CGCNN crystal encoder, batch 128):
 
-- ``den_kan``: small-angle + wide-angle ResNet branches (:class:`DualExpertEncoder`) → KAN head;
+- ``den_kan``: small-angle + wide-angle ResNet branches (:class:`XCCPEncoder`) → :class:`KANHead`;
 - ``wa_kan``: the wide-angle branch only (points from the 10° split on) → the same KAN head;
-- ``den_mlp``: both branches → an MLP head with the KAN head's parameter count (:func:`matched_mlp`).
+- ``den_mlp``: both branches → an MLP head with the KAN head's parameter count (:class:`MatchedMLPHead`).
 
-Choices where the paper is silent (also in ``configs/models/*.yaml`` and docs/METHODS.md): branch ResNets
+Choices where the paper is silent (also in ``configs/methods/*.yaml`` and docs/METHODS.md): branch ResNets
 widths (32, 64, 128, 256) × 2 blocks, kernel 7; KAN head widths [F, 128, 64], grid 5, cubic splines with a
 LayerNorm before each layer; CGCNN width 64, 3 convolutions; Adam lr 1e-3; MultiStepLR ×0.1 at epochs 60 and
 80 of 100 (CGCNN's public training script, which XCCP's "modified CGCNN" derives from, uses MultiStepLR ×0.1).
@@ -32,8 +32,7 @@ LayerNorm before each layer; CGCNN width 64, 3 convolutions; Adam lr 1e-3; Multi
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -41,31 +40,22 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 
-from pxrdbench.errors import ConfigError, InputError, did_you_mean
+from pxrdbench.errors import ConfigError, InputError
 from pxrdbench.losses.infonce import InfoNCELoss
-from pxrdbench.methods.base import PXRDMethod
-from pxrdbench.models.crystal.cgcnn import CGCNN
-from pxrdbench.models.heads.kan import KAN, kan_parameter_count
-from pxrdbench.models.heads.projection import matched_mlp
-from pxrdbench.models.registry import register_model
-from pxrdbench.models.xrd.dual_expert import WIDE_ANGLE_POOL, DualExpertEncoder
-from pxrdbench.models.xrd.resnet1d import ResNet1D
-
-XCCP_PAPER = (
-    "KAN-enhanced contrastive learning: the accelerator of crystal structure identification from XRD "
-    "patterns (Xu et al., npj Comput Mater 2026, doi:10.1038/s41524-026-02015-y)"
-)
-HEADS = ("kan", "mlp")
+from pxrdbench.methods.base import DataRequirements, PXRDMethod
 
 
 class ContrastiveMethod(PXRDMethod):
     """Pattern ↔ structure contrastive pre-training (symmetric InfoNCE on L2-normalised embeddings).
 
     Args:
-        pattern_encoder: pattern [B, N] → features [B, F].
-        pattern_head: features F → embedding D (KAN or MLP).
-        crystal_encoder: torch_geometric Batch → [B, D'] (e.g. :class:`CGCNN`).
-        crystal_head: optional D' → D map (None: the crystal encoder's output is the embedding).
+        pattern_encoder: pattern [B, N] → features [B, F] (with an ``output_dim`` attribute = F).
+        pattern_head: ``F → module`` mapping features to the embedding D (a :class:`KANHead` or
+            :class:`MatchedMLPHead` class path in a config; built on the encoder's ``output_dim``), or a
+            built module.
+        crystal_encoder: torch_geometric Batch → [B, D'] (e.g. :class:`CGCNN`; its ``graph_kind`` attribute
+            names the graphs the data module attaches, default ``"cgcnn"``).
+        crystal_head: optional ``D' → module`` (None: the crystal encoder's output is the embedding).
         temperature: τ of the InfoNCE (XCCP: 0.07); the initial τ when learnable.
         learnable_temperature: learn log(1/τ) (CLIP-style, 1/τ clamped at 100).
         gather_negatives: use the pairs of all DDP ranks as negatives (see the module docstring).
@@ -78,9 +68,9 @@ class ContrastiveMethod(PXRDMethod):
     def __init__(
         self,
         pattern_encoder: nn.Module,
-        pattern_head: nn.Module,
+        pattern_head: Callable[[int], nn.Module],
         crystal_encoder: nn.Module,
-        crystal_head: nn.Module | None = None,
+        crystal_head: Callable[[int], nn.Module] | None = None,
         temperature: float = 0.07,
         learnable_temperature: bool = False,
         gather_negatives: bool = False,
@@ -91,9 +81,22 @@ class ContrastiveMethod(PXRDMethod):
             "pattern_encoder": pattern_encoder,
             "pattern_head": pattern_head,
             "crystal_encoder": crystal_encoder,
-            "crystal_head": crystal_head if crystal_head is not None else nn.Identity(),
+            "crystal_head": crystal_head,
         }
         super().__init__(optimizer=optimizer, scheduler=scheduler, components=components)
+
+    def configure_models(self) -> None:
+        """Build the heads on their encoders' feature sizes."""
+        if not isinstance(self.pattern_head, nn.Module):
+            self.pattern_head = self.pattern_head(int(self.pattern_encoder.output_dim))
+        if self.crystal_head is None:
+            self.crystal_head = nn.Identity()
+        elif not isinstance(self.crystal_head, nn.Module):
+            self.crystal_head = self.crystal_head(int(self.crystal_encoder.output_dim))
+
+    def data_requirements(self) -> DataRequirements:
+        """The pattern, and the crystal graphs the crystal encoder reads."""
+        return DataRequirements(graphs=getattr(self.crystal_encoder, "graph_kind", "cgcnn"))
 
     def configure_losses(self) -> None:
         """Symmetric InfoNCE with a fixed or learnable temperature."""
@@ -148,13 +151,16 @@ class ContrastiveMethod(PXRDMethod):
         self.stage_metrics(stage)["retrieval"]["retrieval_top1"].update(hits)
         return {"retrieval"}
 
-    def embed(self, patterns: Tensor) -> Tensor:
-        """L2-normalised pattern embeddings [B, D] (eval mode, no gradients)."""
+    def embed(self, batch: Mapping[str, Any]) -> Tensor:
+        """L2-normalised pattern embeddings [B, D] of a rendered batch (eval mode, no gradients)."""
         with self.evaluating():
-            return F.normalize(self(patterns.to(self.device)), dim=-1)
+            return F.normalize(self(batch["pattern"].to(self.device)), dim=-1)
 
-    def embed_structures(self, graph: Any) -> Tensor:
-        """L2-normalised crystal embeddings [G, D] of a torch_geometric Batch (eval mode, no gradients)."""
+    def embed_structures(self, batch: Mapping[str, Any]) -> Tensor:
+        """L2-normalised crystal embeddings [G, D] of a batch's ``graph`` (eval mode, no gradients)."""
+        graph = batch.get("graph")
+        if graph is None:
+            raise InputError("batch['graph']", f"{type(self).__name__} embeds structures from crystal graphs")
         with self.evaluating():
             return F.normalize(self.encode_structures(graph.to(self.device)), dim=-1)
 
@@ -164,110 +170,3 @@ def in_batch_top1(pattern_embedding: Tensor, crystal_embedding: Tensor) -> Tenso
     similarity = F.normalize(pattern_embedding, dim=-1) @ F.normalize(crystal_embedding, dim=-1).t()
     target = torch.arange(similarity.shape[0], device=similarity.device)
     return (similarity.argmax(dim=1) == target).float()
-
-
-def build_xccp(
-    input_length: int = 4000,
-    split_index: int | None = 500,
-    wide_angle_only: bool = False,
-    head: str = "kan",
-    embedding_dim: int = 64,
-    branch_widths: Sequence[int] = (32, 64, 128, 256),
-    branch_blocks: Sequence[int] = (2, 2, 2, 2),
-    kernel_size: int = 7,
-    norm: str = "batch",
-    kan_hidden: Sequence[int] = (128,),
-    grid_size: int = 5,
-    spline_order: int = 3,
-    crystal_width: int = 64,
-    crystal_convs: int = 3,
-    crystal_gaussians: int = 41,
-    crystal_cutoff: float = 8.0,
-    temperature: float = 0.07,
-    learnable_temperature: bool = False,
-    gather_negatives: bool = False,
-    seed: int | None = None,
-    optimizer: Mapping[str, Any] | None = None,
-    scheduler: Mapping[str, Any] | None = None,
-) -> ContrastiveMethod:
-    """An XCCP model: dual-expert (or WA-only) ResNet encoder → KAN / matched-MLP head, CGCNN crystal encoder.
-
-    ``input_length`` and ``split_index`` (grid index of 2θ = 10°) come from the view (the runner passes them);
-    ``head="mlp"`` sizes the MLP's hidden width so its parameter count matches the KAN head of the same
-    widths. ``seed`` fixes the initial weights.
-    """
-    if head not in HEADS:
-        raise did_you_mean(head, HEADS, "projection head")
-    if split_index is None:
-        raise ConfigError("XCCP models need split_index (the grid index of 2θ = 10°); the view has none")
-    with torch.random.fork_rng(devices=[], enabled=seed is not None):
-        if seed is not None:
-            torch.manual_seed(seed)
-
-        def branch(pool: tuple[int, int] | None) -> ResNet1D:
-            return ResNet1D(widths=branch_widths, blocks_per_stage=branch_blocks, kernel_size=kernel_size,
-                            pool_after_stage=pool, norm=norm)  # fmt: skip
-
-        small = None if wide_angle_only else branch(None)
-        encoder = DualExpertEncoder(
-            split_index, small, branch(WIDE_ANGLE_POOL), wide_angle_only, input_length
-        )
-        widths = [encoder.output_dim, *(int(w) for w in kan_hidden), int(embedding_dim)]
-        if head == "kan":
-            projection: nn.Module = KAN(widths, grid_size=grid_size, spline_order=spline_order)
-        else:
-            budget = kan_parameter_count(widths, grid_size, spline_order)
-            projection = matched_mlp(encoder.output_dim, int(embedding_dim), budget)
-        crystal = CGCNN(embedding_dim=crystal_width, num_gaussians=crystal_gaussians, cutoff=crystal_cutoff,
-                        n_conv=crystal_convs, out_dim=int(embedding_dim))  # fmt: skip
-        return ContrastiveMethod(
-            pattern_encoder=encoder,
-            pattern_head=projection,
-            crystal_encoder=crystal,
-            temperature=temperature,
-            learnable_temperature=learnable_temperature,
-            gather_negatives=gather_negatives,
-            optimizer=optimizer,
-            scheduler=scheduler,
-        )
-
-
-def _variant(name: str, **defaults: Any) -> Callable[..., ContrastiveMethod]:
-    """A builder ``build_<name>``: :func:`build_xccp` with other defaults (and the same checked signature)."""
-
-    def builder(**kwargs: Any) -> ContrastiveMethod:
-        return build_xccp(**{**defaults, **kwargs})
-
-    signature = inspect.signature(build_xccp)
-    builder.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[
-            p.replace(kind=inspect.Parameter.KEYWORD_ONLY, default=defaults.get(p.name, p.default))
-            for p in signature.parameters.values()
-        ]
-    )
-    builder.__name__ = builder.__qualname__ = f"build_{name}"
-    builder.__doc__ = f"{name}: :func:`build_xccp` with {defaults or 'its defaults'}."
-    return builder
-
-
-build_den_kan = register_model(
-    "den_kan",
-    tasks=ContrastiveMethod.tasks,
-    description="XCCP DEN-KAN: SA + WA 1D-ResNet branches, KAN head -> 64-d; CGCNN -> 64-d; InfoNCE tau 0.07",
-    paper=XCCP_PAPER,
-    tiny=True,
-)(_variant("den_kan", wide_angle_only=False, head="kan"))
-build_wa_kan = register_model(
-    "wa_kan",
-    tasks=ContrastiveMethod.tasks,
-    description="XCCP WA-KAN: wide-angle (>= 10 deg) ResNet branch only, KAN head -> 64-d; CGCNN -> 64-d",
-    paper=XCCP_PAPER,
-    tiny=True,
-)(_variant("wa_kan", wide_angle_only=True, head="kan"))
-build_den_mlp = register_model(
-    "den_mlp",
-    tasks=ContrastiveMethod.tasks,
-    description="XCCP DEN-MLP: SA + WA branches, MLP head with the KAN head's parameter count; CGCNN",
-    paper=XCCP_PAPER,
-    tiny=True,
-)(_variant("den_mlp", wide_angle_only=False, head="mlp"))

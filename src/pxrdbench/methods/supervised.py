@@ -14,7 +14,7 @@ patterns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -27,15 +27,12 @@ from torchmetrics.classification import MulticlassAccuracy
 from pxrdbench.errors import ConfigError
 from pxrdbench.losses.gemd import GEMDLoss
 from pxrdbench.methods.base import PXRDMethod
-from pxrdbench.models.heads.mlp import MLPHead
 from pxrdbench.models.heads.symmetry import (
     LatticeHead,
     denormalise_lattice,
     normalise_lattice,
     valid_lattice_rows,
 )
-from pxrdbench.models.registry import register_model
-from pxrdbench.models.xrd.convnext1d import ConvNeXt1D
 
 IGNORE_INDEX = -1
 
@@ -54,33 +51,39 @@ class AlphaDiffract(PXRDMethod):
     """AlphaDiffract: ConvNeXt1D backbone → CS / SG classifiers and a bounded lattice regressor.
 
     Args:
-        encoder: pattern encoder with an ``output_dim`` attribute (ConvNeXt1D).
-        cs_head: features → 7 crystal-system logits.
-        sg_head: features → 230 space-group logits.
-        lattice_head: features → bounded lattice (a :class:`LatticeHead`).
-        space_group_distance: [K, K] hop matrix for GEMD (K = SG classes); needed when ``gemd_weight`` > 0.
+        encoder: pattern encoder with an ``output_dim`` attribute (:class:`~pxrdbench.models.xrd.convnext1d.
+            ConvNeXt1D`).
+        cs_head: ``in_dim → module`` giving the crystal-system logits (an :class:`MLPHead` class path in the
+            config; built on the encoder's ``output_dim``), or a built module.
+        sg_head: likewise, the space-group logits.
+        lattice_head: likewise, a :class:`LatticeHead` (bounded lattice).
+        space_group_distance: the GEMD ground distance: ``"maximal_subgroup_hops"`` (the subgroup-graph hop
+            matrix of :func:`pxrdbench.symmetry.subgroups.hop_distance_matrix`) or an explicit [K, K] matrix;
+            used when ``gemd_weight`` > 0.
         gemd_weight: μ, the GEMD weight (0 = plain cross-entropy).
         lattice_weight: λ_lat, the lattice-MSE weight (0 = classification only).
-        ensemble: members the runner trains with different seeds and averages with :class:`EnsembleClassifier`
-            (recorded here so it travels with the config; a single module is always one member).
         optimizer: optimiser config (AdamW lr 2e-4, weight decay 0.01 by default).
         scheduler: scheduler config (the paper's: ``{"name": "cyclic_triangular2", "base_lr_fraction": 0.1,
             "step_epochs": 6}``).
     """
 
-    tasks = ("crystal_system", "space_group", "lattice")
+    tasks = (
+        "crystal_system",
+        "space_group",
+        "lattice",
+        "retrieval",
+    )  # retrieval: embedded reference patterns
     hparams_ignore = ("encoder", "cs_head", "sg_head", "lattice_head", "space_group_distance")
 
     def __init__(
         self,
         encoder: nn.Module,
-        cs_head: nn.Module,
-        sg_head: nn.Module,
-        lattice_head: LatticeHead,
-        space_group_distance: Tensor | np.ndarray | None = None,
+        cs_head: Callable[[int], nn.Module],
+        sg_head: Callable[[int], nn.Module],
+        lattice_head: Callable[[int], LatticeHead],
+        space_group_distance: str | Tensor | np.ndarray = "maximal_subgroup_hops",
         gemd_weight: float = 1.0,
         lattice_weight: float = 1.0,
-        ensemble: int = 1,
         optimizer: Mapping[str, Any] | None = None,
         scheduler: Mapping[str, Any] | None = None,
     ) -> None:
@@ -89,7 +92,11 @@ class AlphaDiffract(PXRDMethod):
         super().__init__(optimizer=optimizer, scheduler=scheduler, components=components)
 
     def configure_models(self) -> None:
-        """Record the class counts from the heads' output sizes."""
+        """Build the heads on the encoder's feature size; record the class counts from their outputs."""
+        width = int(self.encoder.output_dim)
+        for name in ("cs_head", "sg_head", "lattice_head"):
+            head = getattr(self, name)
+            setattr(self, name, head if isinstance(head, nn.Module) else head(width))
         self.num_crystal_systems = int(self.cs_head.out_dim)
         self.num_space_groups = int(self.sg_head.out_dim)
 
@@ -99,9 +106,7 @@ class AlphaDiffract(PXRDMethod):
         self.lattice_weight = float(self.hparams["lattice_weight"])
         self.gemd: GEMDLoss | None = None
         if self.gemd_weight > 0:
-            if self.space_group_distance is None:
-                raise ConfigError("AlphaDiffract: gemd_weight > 0 needs space_group_distance (hop matrix)")
-            self.gemd = GEMDLoss(self.space_group_distance)
+            self.gemd = GEMDLoss(_ground_distance(self.space_group_distance, self.num_space_groups))
             if self.gemd.num_classes != self.num_space_groups:
                 raise ConfigError(
                     f"AlphaDiffract: space_group_distance is {self.gemd.num_classes}x{self.gemd.num_classes} "
@@ -201,149 +206,38 @@ class AlphaDiffract(PXRDMethod):
                 updated.add("lattice")
         return updated
 
-    def predict_all(self, patterns: Tensor) -> dict[str, Tensor]:
+    def predict(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """One eval-mode forward: CS / SG probabilities, lattice [B, 6] and the unit embedding."""
         with self.evaluating():
-            outputs = self(patterns.to(self.device))
+            outputs = self(batch["pattern"].to(self.device))
         result = {task: torch.softmax(outputs[task], dim=-1) for task in ("crystal_system", "space_group")}
         result["lattice"] = outputs["lattice"]
         result["embedding"] = F.normalize(outputs["features"], dim=-1)
         return result
 
-    def embed(self, patterns: Tensor) -> Tensor:
+    def embed(self, batch: Mapping[str, Any]) -> Tensor:
         """L2-normalised backbone features [B, encoder.output_dim]."""
         with self.evaluating():
-            return F.normalize(self.encoder(patterns.to(self.device)), dim=-1)
+            return F.normalize(self.encoder(batch["pattern"].to(self.device)), dim=-1)
 
-    def predict_proba(self, patterns: Tensor) -> dict[str, Tensor]:
+    def predict_proba(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """Softmax probabilities {"crystal_system": [B, 7], "space_group": [B, 230]}."""
-        result = self.predict_all(patterns)
+        result = self.predict(batch)
         return {task: result[task] for task in ("crystal_system", "space_group")}
 
-    def predict_lattice(self, patterns: Tensor) -> Tensor:
+    def predict_lattice(self, batch: Mapping[str, Any]) -> Tensor:
         """Lattice parameters [B, 6] (Å, Å, Å, °, °, °)."""
-        return self.predict_all(patterns)["lattice"]
+        return self.predict(batch)["lattice"]
 
 
-class EnsembleClassifier(nn.Module):
-    """Averages K independently seeded members at prediction time (the paper's 10-model ensemble).
+def _ground_distance(distance: str | Tensor | np.ndarray, num_classes: int) -> Tensor | np.ndarray:
+    """The GEMD ground-distance matrix named (``"maximal_subgroup_hops"``) or given ([K, K])."""
+    if not isinstance(distance, str):
+        return distance
+    if distance != "maximal_subgroup_hops":
+        raise ConfigError(f"space_group_distance {distance!r}: only 'maximal_subgroup_hops' or a matrix")
+    if num_classes != 230:
+        raise ConfigError(f"maximal_subgroup_hops covers 230 space groups, not {num_classes}")
+    from pxrdbench.symmetry.subgroups import hop_distance_matrix
 
-    ``predict_proba`` and ``predict_lattice`` are member means; ``embed`` concatenates the members' unit
-    embeddings scaled by 1/√K, so it is unit-norm and its cosine similarity is the members' mean cosine.
-    """
-
-    def __init__(self, members: Sequence[PXRDMethod]) -> None:
-        super().__init__()
-        if not members:
-            raise ConfigError("EnsembleClassifier needs at least one member")
-        self.members = nn.ModuleList(members)
-        self.tasks: tuple[str, ...] = tuple(t for t in members[0].tasks if all(t in m.tasks for m in members))
-
-    def serves(self, task: str) -> bool:
-        """Whether every member serves ``task``."""
-        return task in self.tasks
-
-    @property
-    def num_parameters(self) -> int:
-        """Trainable parameters of all members together."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
-    def predict_proba(self, patterns: Tensor) -> dict[str, Tensor]:
-        """Mean class probabilities over members, for the tasks every member serves."""
-        per_member = [member.predict_proba(patterns) for member in self.members]
-        keys = [key for key in per_member[0] if all(key in p for p in per_member)]
-        return {key: torch.stack([p[key] for p in per_member]).mean(dim=0) for key in keys}
-
-    def predict_lattice(self, patterns: Tensor) -> Tensor:
-        """Mean lattice prediction over members [B, 6]."""
-        return torch.stack([member.predict_lattice(patterns) for member in self.members]).mean(dim=0)
-
-    def embed(self, patterns: Tensor) -> Tensor:
-        """Concatenated member embeddings / √K (unit norm)."""
-        parts = [member.embed(patterns) for member in self.members]
-        return torch.cat(parts, dim=-1) / len(parts) ** 0.5
-
-
-@register_model(
-    "alphadiffract",
-    tasks=AlphaDiffract.tasks,
-    description="1D ConvNeXt (3 blocks, 80 ch) with CS / SG / lattice MLP heads; CE + GEMD + lattice MSE",
-    paper="AlphaDiffract: Automated Crystallographic Analysis of Powder X-ray Diffraction Data "
-    "(arXiv 2603.23367)",
-    tiny=True,
-)
-def build_alphadiffract(
-    input_length: int = 8192,
-    num_crystal_systems: int = 7,
-    num_space_groups: int = 230,
-    channels: int = 80,
-    kernel_sizes: Sequence[int] = (100, 50, 25),
-    expansion: int = 4,
-    drop_path: float = 0.3,
-    layer_scale_init: float = 1e-6,
-    block_pool: int = 5,
-    stage_pool: Sequence[int] = (3, 2),
-    norm: bool = False,
-    stem_kernel: int = 1,
-    cs_hidden: Sequence[int] = (2300, 1150),
-    sg_hidden: Sequence[int] = (2300, 1150),
-    lattice_hidden: Sequence[int] = (512, 256),
-    head_activation: str = "gelu",
-    head_dropout: float = 0.0,
-    gemd_weight: float = 1.0,
-    lattice_weight: float = 1.0,
-    space_group_distance: str | Tensor | np.ndarray = "maximal_subgroup_hops",
-    ensemble: int = 1,
-    seed: int | None = None,
-    optimizer: Mapping[str, Any] | None = None,
-    scheduler: Mapping[str, Any] | None = None,
-) -> AlphaDiffract:
-    """Build AlphaDiffract (defaults = the paper); ``seed`` fixes the initial weights (ensemble members).
-
-    ``space_group_distance="maximal_subgroup_hops"`` loads
-    ``pxrdbench.symmetry.subgroups.hop_distance_matrix()`` (only when ``gemd_weight`` > 0); an explicit
-    [K, K] matrix may be passed instead.
-    """
-    distance: Tensor | np.ndarray | None = None
-    if gemd_weight > 0:
-        if isinstance(space_group_distance, str):
-            if space_group_distance != "maximal_subgroup_hops":
-                raise ConfigError(
-                    f"space_group_distance {space_group_distance!r}: only 'maximal_subgroup_hops'"
-                )
-            if num_space_groups != 230:
-                raise ConfigError(f"maximal_subgroup_hops covers 230 space groups, not {num_space_groups}")
-            from pxrdbench.symmetry.subgroups import hop_distance_matrix
-
-            distance = hop_distance_matrix()
-        else:
-            distance = space_group_distance
-    with torch.random.fork_rng(devices=[], enabled=seed is not None):
-        if seed is not None:
-            torch.manual_seed(seed)
-        encoder = ConvNeXt1D(
-            in_channels=1,
-            channels=channels,
-            kernel_sizes=tuple(kernel_sizes),
-            expansion=expansion,
-            drop_path=drop_path,
-            layer_scale_init=layer_scale_init,
-            block_pool=block_pool,
-            stage_pool=tuple(stage_pool),
-            input_length=input_length,
-            norm=norm,
-            stem_kernel=stem_kernel,
-        )
-        width = encoder.output_dim
-        return AlphaDiffract(
-            encoder=encoder,
-            cs_head=MLPHead(width, tuple(cs_hidden), num_crystal_systems, head_activation, head_dropout),
-            sg_head=MLPHead(width, tuple(sg_hidden), num_space_groups, head_activation, head_dropout),
-            lattice_head=LatticeHead(width, tuple(lattice_hidden), head_activation, head_dropout),
-            space_group_distance=distance,
-            gemd_weight=gemd_weight,
-            lattice_weight=lattice_weight,
-            ensemble=ensemble,
-            optimizer=optimizer,
-            scheduler=scheduler,
-        )
+    return hop_distance_matrix()

@@ -34,12 +34,11 @@ TRACKED: tuple[tuple[str, str], ...] = (
 
 
 def regression_models() -> list[str]:
-    """The tiny twin of every benchmarked model (those with run settings in ``configs/bench/``)."""
-    from pxrdbench.config import list_configs
-    from pxrdbench.models.registry import list_models
+    """The tiny twin of every registered method (``configs/methods/<name>_tiny.yaml``)."""
+    from pxrdbench.methods.registry import list_methods
 
-    benchmarked = set(list_configs("bench"))
-    return [n for n in list_models() if n.endswith("_tiny") and n.removesuffix("_tiny") in benchmarked]
+    names = set(list_methods())
+    return [n for n in sorted(names) if n.endswith("_tiny") and n.removesuffix("_tiny") in names]
 
 
 def run_ci(model: str, workdir: Path, **overrides: Any) -> dict[str, Any]:

@@ -16,6 +16,8 @@ unless marked optional)::
     software        {python, torch, lightning, pxrdbench, ...: str}
     git_commit      hex commit, or "unknown" together with git_reason (str)
     git_dirty       bool (optional)        git_reason  str (optional)        notes  str (optional)
+    training        {stages: [{stage, seed, steps, epochs, patterns}], patterns_seen}   (optional: the recipe's
+                    record of what each fit did)
     date            ISO 8601
 
 A task the method cannot serve is absent from ``metrics`` and from ``method.tasks``. Metric keys and their
@@ -53,7 +55,7 @@ _TOP_LEVEL = {
     "git_commit",
     "date",
 }
-_OPTIONAL = {"git_dirty", "git_reason", "notes"}
+_OPTIONAL = {"git_dirty", "git_reason", "notes", "training"}
 _EFFICIENCY_TIMINGS = (
     "train_time_s",
     "train_patterns_per_s",
@@ -186,7 +188,7 @@ def _validate_metrics(ck: _Checker, metrics: dict[str, Any], tasks: list[str]) -
             mfield = f"{field}.{key}"
             if base_metric(key) not in METRICS:
                 raise ck.fail(
-                    mfield, f"unknown metric {base_metric(key)!r} (declare it in evaluation/tasks.py)"
+                    mfield, f"unknown metric {base_metric(key)!r} (declare it in pxrdbench/tasks/specs.py)"
                 )
             if not task_has_metric(task, key):
                 raise ck.fail(mfield, f"is not a metric of task {task!r}")

@@ -11,12 +11,11 @@ low-confidence flag (c < 0.5: the true phase may be absent from the pool).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from pxrdbench.errors import InputError
 
@@ -55,19 +54,21 @@ def element_filter(cache: Any, rows: np.ndarray, elements: Sequence[str] | None)
 def rank_candidates(
     method: Any,
     dm: Any,
-    patterns: Tensor,
+    batch: Mapping[str, Any],
     *,
     pool: str = "all",
     elements: Sequence[str] | None = None,
     top_k: int = 10,
     device: str = "cpu",
 ) -> list[list[dict[str, Any]]]:
-    """For each pattern row (already in the method's view), the ``top_k`` candidates, best first.
+    """For each pattern of a batch (already in the method's view: ``pattern``, ``pattern_mask`` and whatever else
+    the method reads), the ``top_k`` candidates, best first.
 
     Each answer: ``rank``, ``id``, ``formula``, ``space_group`` (number and symbol), ``similarity``,
     ``confidence``, ``low_confidence``. An element filter that leaves no candidate gives empty lists.
     """
-    from pxrdbench.tasks.metrics.retrieval import confidence
+    from pxrdbench.tasks.metrics.confidence import confidence
+    from pxrdbench.tasks.render import to_device
     from pxrdbench.tasks.retrieval import candidate_embeddings
 
     if pool not in POOLS:
@@ -80,10 +81,10 @@ def rank_candidates(
     rows = cache.split_indices(pool)
     rows = rows[element_filter(cache, rows, elements)]
     if len(rows) == 0:
-        return [[] for _ in range(len(patterns))]
+        return [[] for _ in range(int(batch["pattern"].shape[0]))]
     if isinstance(method, torch.nn.Module):
         method.to(device).eval()
-    queries = torch.nn.functional.normalize(method.embed(patterns.to(device)).float().cpu(), dim=1)
+    queries = torch.nn.functional.normalize(method.embed(to_device(batch, device)).float().cpu(), dim=1)
     candidates = torch.nn.functional.normalize(
         candidate_embeddings(method, dm, rows, device=device).cpu(), dim=1
     )

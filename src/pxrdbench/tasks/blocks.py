@@ -1,4 +1,4 @@
-"""Results-file metric blocks from predictions: one function per task, each returning
+"""Results-file metric blocks from predictions (classification, lattice, retrieval ranks), each returning
 ``{metric_key: {"value", "ci95", "n", "std"}}`` with 95 % bootstrap intervals over test items."""
 
 from __future__ import annotations
@@ -7,18 +7,18 @@ from typing import Any
 
 import numpy as np
 
-from pxrdbench.tasks.metrics.bootstrap import fn_with_ci, mean_with_ci, metric_entry
+from pxrdbench.tasks.metrics.bootstrap import bootstrap_ci, fn_with_ci, mean_with_ci, metric_entry
 from pxrdbench.tasks.metrics.classification import (
+    balanced_accuracy,
     classification_metrics,
     per_item_correct,
     space_group_error_hops,
 )
 from pxrdbench.tasks.metrics.lattice import lattice_abs_errors, lattice_metrics
+from pxrdbench.tasks.metrics.retrieval import retrieval_metrics, retrieval_per_query
 
-
-def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    classes = np.unique(y_true)
-    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in classes]) * 100.0)
+TOP_KS = (1, 3, 5, 10)
+"""The k of the retrieval hit rates ``top{k}``."""
 
 
 def classification_block(
@@ -41,7 +41,7 @@ def classification_block(
     y_pred = proba.argmax(axis=1)
     out: dict[str, dict[str, Any]] = {
         "accuracy": mean_with_ci(per_item_correct(y_true, y_pred), scale=100.0, n_boot=n_boot),
-        "balanced_accuracy": fn_with_ci(_balanced_accuracy, [y_true, y_pred], n_boot=n_boot),
+        "balanced_accuracy": fn_with_ci(balanced_accuracy, [y_true, y_pred], n_boot=n_boot),
     }
     summary = classification_metrics(y_true, proba, num_classes, class_names=class_names)
     for k in (3, 5):
@@ -77,6 +77,18 @@ def lattice_block(true: np.ndarray, pred: np.ndarray, *, n_boot: int) -> dict[st
             continue
         if value is not None and np.isfinite(value):
             out[key] = metric_entry(value, n)
+    return out
+
+
+def rank_block(ranks: Any, prefix: str = "", *, n_boot: int) -> dict[str, dict[str, Any]]:
+    """``{prefix}top{k}`` (%) and ``{prefix}mean_rank`` with bootstrap CIs over queries, ``{prefix}median_rank``."""
+    summary = retrieval_metrics(ranks, TOP_KS)
+    n = int(summary["n"])
+    out = {
+        f"{prefix}{key}": metric_entry(summary[key], n, ci95=bootstrap_ci(values, n_boot=n_boot))
+        for key, values in retrieval_per_query(ranks, TOP_KS).items()
+    }
+    out[f"{prefix}median_rank"] = metric_entry(summary["median_rank"], n)
     return out
 
 

@@ -1,4 +1,5 @@
-"""The task registry: what each benchmark task needs, what it measures, and each metric's direction.
+"""Metric and task declarations for the results validator and the leaderboard: each metric's direction, unit and
+precision, and each task's declaration (:class:`TaskSpec`, read from the task registry).
 
 Every metric's direction (higher or lower is better, or informational) is declared ONCE here, in
 :data:`METRICS`; the results validator and the leaderboard read it from here and nowhere else.
@@ -16,6 +17,25 @@ from fnmatch import fnmatchcase
 from typing import Literal
 
 from pxrdbench.errors import did_you_mean
+from pxrdbench.tasks import registry as _registry
+from pxrdbench.tasks.base import TaskSpec
+
+__all__ = [
+    "INFORMATIONAL_QUALIFIERS",
+    "MAX_REPORTED_HOP",
+    "METRICS",
+    "TASKS",
+    "Direction",
+    "MetricSpec",
+    "TaskSpec",
+    "base_metric",
+    "get_task",
+    "headline_keys",
+    "metric_direction",
+    "metric_spec",
+    "sort_metric_keys",
+    "task_has_metric",
+]
 
 Direction = Literal["higher", "lower"] | None
 
@@ -32,25 +52,6 @@ class MetricSpec:
     unit: str
     description: str
     decimals: int = 2
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """One benchmark task.
-
-    Attributes:
-        name: the registry key and the key under ``metrics`` in a results file.
-        description: one line for the leaderboard.
-        inputs: what an evaluation of this task needs (``patterns``, ``crystal_system_labels``, …).
-        metrics: glob patterns (``fnmatch``) of the metric keys this task produces.
-        headline: glob patterns of the metric keys shown in the leaderboard overview, in order.
-    """
-
-    name: str
-    description: str
-    inputs: tuple[str, ...]
-    metrics: tuple[str, ...]
-    headline: tuple[str, ...]
 
 
 def _specs(*items: MetricSpec) -> dict[str, MetricSpec]:
@@ -104,118 +105,9 @@ METRICS: dict[str, MetricSpec] = _specs(
     ),
 )
 
-_CLASSIFY_METRICS = (
-    "accuracy",
-    "balanced_accuracy",
-    "top1_accuracy",
-    "top3_accuracy",
-    "top5_accuracy",
-    "per_class/*/accuracy",
-)
-_LATTICE_METRICS = (
-    "length_*",
-    "angle_*",
-    *(f"{p}_mae" for p in ("a", "b", "c", "alpha", "beta", "gamma")),
-)
-_RETRIEVAL_METRICS = (
-    "top*",
-    "*rank",
-    "prescreen/*",
-    "fullpool/*",
-    "fullpool_prescreen/*",
-    "element_random/top*",
-    "space_group_via_top1/accuracy",
-    "prescreen/space_group_via_top1/accuracy",
-    "in_pool/*",
-    "removed/*",
-)
-
-TASKS: dict[str, TaskSpec] = {
-    t.name: t
-    for t in (
-        TaskSpec(
-            "crystal_system",
-            "crystal-system classification (7 classes)",
-            ("patterns", "crystal_system_labels"),
-            _CLASSIFY_METRICS,
-            ("accuracy",),
-        ),
-        TaskSpec(
-            "extinction_group",
-            "extinction-group classification (systematic-absence classes)",
-            ("patterns", "extinction_group_labels"),
-            _CLASSIFY_METRICS,
-            ("accuracy",),
-        ),
-        TaskSpec(
-            "space_group",
-            "space-group classification (230 classes) and subgroup-graph distance of errors",
-            ("patterns", "space_group_labels", "hop_matrix"),
-            (*_CLASSIFY_METRICS, "within_1_edge", "mean_hop", "hop_share_*"),
-            ("accuracy", "within_1_edge"),
-        ),
-        TaskSpec(
-            "lattice",
-            "lattice-parameter regression on Niggli-reduced cells",
-            ("patterns", "lattice_labels"),
-            _LATTICE_METRICS,
-            ("length_mae", "angle_mae"),
-        ),
-        TaskSpec(
-            "retrieval",
-            "structure retrieval: pattern embedding vs candidate-structure embeddings (cosine)",
-            ("patterns", "candidates", "true_index", "element_sets", "space_group_labels"),
-            _RETRIEVAL_METRICS,
-            ("top1", "prescreen/top1"),
-        ),
-        TaskSpec(
-            "robustness",
-            "the same metrics on named perturbed test sets (broadening, shift, noise, impurities, texture)",
-            ("patterns", "perturbation_sets", "labels", "candidates"),
-            ("*/*",),
-            ("*/crystal_system/accuracy", "*/space_group/accuracy", "*/retrieval/prescreen/top1"),
-        ),
-        TaskSpec(
-            "experimental_rruff908",
-            "transfer to measured RRUFF patterns (908-pattern set)",
-            ("experimental_patterns", "labels", "candidates"),
-            ("*/*",),
-            ("crystal_system/accuracy", "space_group/accuracy", "retrieval/prescreen/top1"),
-        ),
-        TaskSpec(
-            "experimental_rietveld",
-            "measured Rietveld patterns (powder CIFs) as queries; their refined structures hidden among the "
-            "test split",
-            ("experimental_patterns", "structures", "candidates"),
-            (
-                "top*",
-                "*rank",
-                "prescreen/*",
-                "space_group_via_top1/accuracy",
-                "element_random/top*",
-                "mean_*",
-                "low_confidence_share",
-                "crystal_system/accuracy",
-                "space_group/accuracy",
-                "per_query/*",
-            ),
-            ("top1", "prescreen/top1", "space_group/accuracy"),
-        ),
-        TaskSpec(
-            "efficiency",
-            "parameters, training throughput, inference latency (batch 1) and throughput",
-            ("model", "patterns"),
-            (
-                "parameters",
-                "train_time_s",
-                "train_patterns_per_s",
-                "inference_latency_ms",
-                "inference_throughput_per_s",
-            ),
-            ("inference_latency_ms", "inference_throughput_per_s"),
-        ),
-    )
-}
+TASKS: dict[str, TaskSpec] = {task.name: task.spec for task in _registry.TASKS}
+"""Every task's declaration, by name, in registry order (declared in the task modules, :mod:`pxrdbench.tasks.
+registry`)."""
 
 
 def get_task(name: str) -> TaskSpec:

@@ -1,12 +1,13 @@
 """Augmentation ops, one per physical effect, batched in torch and reproducible with a ``torch.Generator``.
 
 Every op is called as ``op(x, generator=None, grid=None)``. Peak-level ops take and return a
-:class:`~pxrdbench.physics.peak_batch.PeakBatch` (before rendering), :class:`Render` turns peaks into
-patterns, pattern-level ops take and return a float Tensor[B, N] (after rendering); ``grid`` is the
+:class:`~pxrdbench.physics.peak_batch.PeakBatch` (before rendering),
+:class:`~pxrdbench.views.profile_ops.Render` turns peaks into patterns, pattern-level ops take and return a float Tensor[B, N] (after rendering); ``grid`` is the
 Tensor[N] of 2θ (degrees) for ops that need it. Random parameters are drawn per pattern (or per peak)
 from the op's ranges on the generator's device, then moved to the data's device, so a CPU generator
 gives the same numbers whatever the data's device. A range is ``(low, high)``; a single number means
 that fixed value. Kα2 is not an op: :func:`~pxrdbench.physics.peak_batch.batch_peaks` renders doublets.
+Ops are looked up by their config name in :mod:`pxrdbench.views.pipeline` (``build_pipeline``).
 """
 
 from __future__ import annotations
@@ -14,16 +15,12 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
 
-from pxrdbench.errors import ConfigError, PatternError, did_you_mean
+from pxrdbench.errors import ConfigError, PatternError
 from pxrdbench.physics.peak_batch import PeakBatch
-from pxrdbench.physics.profiles import ProfileParams, render_profiles
-from pxrdbench.views.perturbations import PERTURBATION_SETS as PERTURBATION_SETS  # re-export (moved)
-from pxrdbench.views.perturbations import perturbation_pipeline as perturbation_pipeline  # re-export
 
 Range = float | Sequence[float]
 
@@ -171,67 +168,6 @@ class PreferredOrientation(AugmentOp):
         return x.with_(intensity=x.intensity * torch.where(torch.isnan(cos2), 1.0, factor))
 
 
-@dataclass
-class SampleProfile:
-    """Draws a :class:`ProfileParams` per batch from ranges (a number = fixed value; None = not used).
-
-    Widths as in :mod:`pxrdbench.physics.profiles` (degrees, deg², Å, dimensionless strain). With
-    ``latin_hypercube`` the B draws of every sampled parameter are stratified: one per interval
-    [i/B, (i+1)/B) of the unit range, strata shuffled independently per parameter (as DIFCON does).
-    """
-
-    shape: str = "pseudo_voigt"
-    fwhm_range: Range | None = None
-    U_range: Range | None = None
-    V_range: Range | None = None
-    W_range: Range | None = None
-    P_range: Range | None = None
-    eta_range: Range | None = None
-    size_range: Range | None = None
-    strain_range: Range | None = None
-    asymmetry_range: Range | None = None
-    wavelength_angstrom: float | None = None
-    latin_hypercube: bool = False
-
-    def __call__(self, batch: int, generator: torch.Generator | None = None, device="cpu") -> ProfileParams:
-        names = [
-            f.name for f in fields(self) if f.name.endswith("_range") and getattr(self, f.name) is not None
-        ]
-        values: dict[str, Tensor] = {}
-        where = generator.device if generator is not None else "cpu"
-        for name in names:
-            rng = as_range(getattr(self, name), f"SampleProfile.{name}")
-            unit = torch.rand(batch, generator=generator, device=where, dtype=torch.float64)
-            if self.latin_hypercube:
-                unit = (torch.randperm(batch, generator=generator, device=where) + unit) / batch
-            values[name[: -len("_range")]] = (rng[0] + (rng[1] - rng[0]) * unit).to(device)
-        return ProfileParams(
-            shape=self.shape, fwhm=values.get("fwhm"), U=values.get("U"), V=values.get("V"),
-            W=values.get("W"),
-            P=values.get("P"), eta=values.get("eta"), crystallite_size_angstrom=values.get("size"),
-            strain=values.get("strain"), asymmetry=values.get("asymmetry", 0.0),
-            wavelength_angstrom=self.wavelength_angstrom,
-        )  # fmt: skip
-
-
-class Render(AugmentOp):
-    """PeakBatch → Tensor[B, N] on ``grid`` with a fixed ProfileParams or one drawn by a SampleProfile."""
-
-    level = "render"
-
-    def __init__(self, profile: SampleProfile | ProfileParams | dict, **render_options) -> None:
-        self.profile = SampleProfile(**profile) if isinstance(profile, dict) else profile
-        self.options = render_options
-
-    def apply(self, x: PeakBatch, generator, grid) -> Tensor:
-        if grid is None:
-            raise ConfigError("Render needs the 2θ grid: call the pipeline with grid=...")
-        params = self.profile
-        if isinstance(params, SampleProfile):
-            params = params(x.batch_size, generator, x.device)
-        return render_profiles(x, grid.to(x.device), params, **self.options)
-
-
 class SmoothBackground(AugmentOp):
     """Add b(2θ) = a·max(y)·ĉ(t): ĉ a random Chebyshev sum Σ_j c_j T_j(t), c_j ~ U(−1, 1)/(j + 1), on
     t ∈ [−1, 1] across the pattern, shifted to min 0 and scaled to max 1; a ~ U(amplitude) per pattern."""
@@ -349,28 +285,3 @@ class Compose:
 
     def __repr__(self) -> str:
         return f"Compose([{', '.join(type(op).__name__ for op in self.ops)}])"
-
-
-OPS: dict[str, type[AugmentOp]] = {
-    cls.__name__: cls
-    for cls in (ZeroShift, PeakJitter, IntensityNoise, ImpurityPeaks, PreferredOrientation, Render)
-    + (SmoothBackground, PoissonGaussianNoise, WhiteNoise, EdgeCrop, Normalise)
-}
-"""Augmentation ops by the name used in configs (``{"op": "ZeroShift", "range_deg": [0, 0.1]}``)."""
-
-
-def build_pipeline(spec: Sequence[dict]) -> Compose:
-    """A Compose from config dicts ``{"op": name, **params}``; unknown names or params → ConfigError."""
-    ops = []
-    for i, entry in enumerate(spec):
-        params = dict(entry)
-        name = params.pop("op", None)
-        if name not in OPS:
-            if name is None:
-                raise ConfigError(f"augmentation step {i}: missing 'op' (one of {', '.join(sorted(OPS))})")
-            raise did_you_mean(str(name), list(OPS), "augmentation op")
-        try:
-            ops.append(OPS[name](**params))
-        except TypeError as exc:
-            raise ConfigError(f"augmentation step {i} ({name}): {exc}") from exc
-    return Compose(ops)

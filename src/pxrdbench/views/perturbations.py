@@ -1,7 +1,7 @@
 """Named perturbation sets for robustness tests and for views that borrow a published pipeline.
 
 Each set is data: ``source`` (the paper and table), ``wavelength``, ``grid`` ((start, stop, points) or
-None for the view's own grid) and ``pipeline`` (a :func:`pxrdbench.views.augment.build_pipeline` spec
+None for the view's own grid) and ``pipeline`` (a :func:`pxrdbench.views.pipeline.build_pipeline` spec
 applied to peaks). XCCP sets (paper 000, Table 4) are fixed: a constant Gaussian FWHM (degrees) and
 optionally a constant zero shift (degrees). DIFCON sets (paper 002, Table 1) split each published union
 range into a training part and a disjoint invariance-test part (see ``_DIFCON``).
@@ -9,12 +9,11 @@ range into a training part and a disjoint invariance-test part (see ``_DIFCON``)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pxrdbench.errors import did_you_mean
-
-if TYPE_CHECKING:
-    from pxrdbench.views.augment import Compose
+from pxrdbench.views.augment import Compose
+from pxrdbench.views.pipeline import build_pipeline
 
 
 def _xccp(fwhm: float, shift: float) -> dict[str, Any]:
@@ -89,8 +88,6 @@ P (deg²) are chosen so FWHM stays within Table 1's 0.005–0.05° over 0–120�
 
 def perturbation_pipeline(name: str) -> Compose:
     """The Compose of a named perturbation set; unknown names → ConfigError with close matches."""
-    from pxrdbench.views.augment import build_pipeline  # lazy: augment re-exports this module's names
-
     if name not in PERTURBATION_SETS:
         raise did_you_mean(name, list(PERTURBATION_SETS), "perturbation set")
     return build_pipeline(PERTURBATION_SETS[name]["pipeline"])

@@ -84,7 +84,7 @@ class ViewSpec:
 
     @cached_property
     def _pipelines(self) -> dict[bool, Any]:
-        from pxrdbench.views.augment import build_pipeline
+        from pxrdbench.views.pipeline import build_pipeline
 
         return {True: build_pipeline(self._with_wavelength(self.pipeline)),
                 False: build_pipeline(self._with_wavelength(self.eval_pipeline))}  # fmt: skip

@@ -78,6 +78,9 @@ class CGCNN(nn.Module):
         atom_features: ``learned`` (an embedding over Z = 1..100).
     """
 
+    graph_kind = "cgcnn"
+    """The cached graphs this encoder reads (12 nearest neighbours within 8 Å)."""
+
     def __init__(
         self,
         embedding_dim: int = 64,

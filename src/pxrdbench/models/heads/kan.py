@@ -147,6 +147,24 @@ class KAN(nn.Module):
         return self.layers(x)
 
 
+class KANHead(KAN):
+    """A KAN projection head ``in_dim → hidden… → out_dim`` (``in_dim`` first, so a config can give the rest
+    and the method supply the encoder's feature size)."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: Sequence[int] = (128,),
+        out_dim: int = 64,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        norm: str = "layer",
+    ) -> None:
+        super().__init__(
+            [in_dim, *hidden, out_dim], grid_size=grid_size, spline_order=spline_order, norm=norm
+        )
+
+
 def kan_parameter_count(
     widths: Sequence[int], grid_size: int = 5, spline_order: int = 3, norm: str = "layer"
 ) -> int:

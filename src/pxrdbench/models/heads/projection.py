@@ -13,9 +13,12 @@ differ only in the function class.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor, nn
 
 from pxrdbench.errors import ConfigError
+from pxrdbench.models.heads.kan import kan_parameter_count
 from pxrdbench.models.xrd.resnet1d import make_activation
 
 
@@ -71,3 +74,21 @@ def matched_mlp(in_dim: int, out_dim: int, kan_params: int, activation: str = "r
     """An :class:`MLPProjection` with LayerNorm whose parameter count is closest to ``kan_params``."""
     hidden = matched_hidden_width(in_dim, out_dim, kan_params, input_norm=True)
     return MLPProjection(in_dim, hidden, out_dim, activation=activation, input_norm=True)
+
+
+class MatchedMLPHead(MLPProjection):
+    """The MLP head of XCCP's DEN-MLP ablation: an :class:`MLPProjection` whose hidden width makes its
+    parameter count closest to that of ``KANHead(in_dim, kan_hidden, out_dim, grid_size, spline_order)``."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int = 64,
+        kan_hidden: Sequence[int] = (128,),
+        grid_size: int = 5,
+        spline_order: int = 3,
+        activation: str = "relu",
+    ) -> None:
+        budget = kan_parameter_count([in_dim, *kan_hidden, out_dim], grid_size, spline_order)
+        hidden = matched_hidden_width(in_dim, out_dim, budget, input_norm=True)
+        super().__init__(in_dim, hidden, out_dim, activation=activation, input_norm=True)

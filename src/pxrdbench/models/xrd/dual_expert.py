@@ -101,33 +101,36 @@ class DualExpertEncoder(nn.Module):
         return torch.cat([small, wide], dim=1)  # SA features first
 
 
-def build_dual_expert(
-    grid_start: float,
-    grid_step: float,
-    n_points: int,
-    split_two_theta: float = 10.0,
-    widths: Sequence[int] = (32, 64, 128, 256),
-    blocks: Sequence[int] = (2, 2, 2, 2),
-    kernel_size: int = 7,
-    wide_angle_only: bool = False,
-    norm: str = "batch",
-) -> DualExpertEncoder:
-    """The DEN (or WA-only) encoder for the grid 2θ_i = grid_start + i·grid_step, i < n_points (degrees).
+class XCCPEncoder(DualExpertEncoder):
+    """XCCP's DEN (or WA-only) encoder built from sizes: two ResNet1D branches of the same architecture
+    (``widths``, ``blocks``, ReLU); only the WA branch max-pools (3, 2) after each stage, as in XCCP.
 
-    Both branches share the architecture (``widths``, ``blocks``, ReLU); only the WA branch max-pools (3, 2)
-    after each stage, as in XCCP. Defaults are the project's choice (the paper does not publish them).
+    ``split_index`` (grid index of 2θ = 10°, see :func:`split_index_for`) and ``input_length`` come from the
+    method's view (left None in a config, they are filled from it). Sizes are the project's choice (the paper
+    does not publish them).
     """
-    split = split_index_for(grid_start, grid_step, n_points, split_two_theta)
-    if split >= n_points:
-        raise ConfigError(
-            f"build_dual_expert: the grid {grid_start}+{grid_step}·i (n={n_points}) ends below "
-            f"split_two_theta={split_two_theta}°, so there is no wide-angle part."
-        )
 
-    def branch(pool: tuple[int, int] | None) -> ResNet1D:
-        return ResNet1D(
-            widths=widths, blocks_per_stage=blocks, kernel_size=kernel_size, pool_after_stage=pool, norm=norm
-        )
+    def __init__(
+        self,
+        split_index: int | None = None,
+        input_length: int | None = None,
+        wide_angle_only: bool = False,
+        widths: Sequence[int] = (32, 64, 128, 256),
+        blocks: Sequence[int] = (2, 2, 2, 2),
+        kernel_size: int = 7,
+        norm: str = "batch",
+    ) -> None:
+        if split_index is None:
+            raise ConfigError("XCCPEncoder needs split_index (the grid index of 2θ = 10°); the view has none")
 
-    small = None if wide_angle_only else branch(None)
-    return DualExpertEncoder(split, small, branch(WIDE_ANGLE_POOL), wide_angle_only, n_points)
+        def branch(pool: tuple[int, int] | None) -> ResNet1D:
+            return ResNet1D(
+                widths=widths,
+                blocks_per_stage=blocks,
+                kernel_size=kernel_size,
+                pool_after_stage=pool,
+                norm=norm,
+            )
+
+        small = None if wide_angle_only else branch(None)
+        super().__init__(split_index, small, branch(WIDE_ANGLE_POOL), wide_angle_only, input_length)

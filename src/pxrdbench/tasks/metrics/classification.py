@@ -44,6 +44,26 @@ def per_item_correct(y_true: Any, y_pred_or_probs: Any) -> np.ndarray:
     return (pred[keep] == truth[keep]).astype(np.float64)
 
 
+def _recall_per_class(
+    truth: np.ndarray, pred: np.ndarray, minlength: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(counts per class, recall of the classes present in ``truth``); labels −1 must be dropped already."""
+    counts = np.bincount(truth, minlength=minlength)
+    hits = np.bincount(truth, weights=(pred == truth).astype(np.float64), minlength=minlength)
+    present = np.flatnonzero(counts)
+    return counts, hits[present] / counts[present]
+
+
+def balanced_accuracy(y_true: Any, y_pred: Any) -> float:
+    """Mean per-class recall (%) over the classes present in ``y_true`` (labels −1 ignored); predicted labels."""
+    truth = _labels(y_true, "y_true")
+    pred = _labels(y_pred, "y_pred")
+    keep = truth >= 0
+    if not keep.any():
+        raise InputError("y_true", "no item has a known label (all are -1 or the array is empty)")
+    return 100.0 * float(_recall_per_class(truth[keep], pred[keep])[1].mean())
+
+
 def classification_metrics(
     y_true: Any,
     y_pred_or_probs: Any,
@@ -89,15 +109,13 @@ def classification_metrics(
         raise InputError("y_true", "no item has a known label (all are -1 or the array is empty)")
 
     correct = pred == truth
-    counts = np.bincount(truth, minlength=num_classes)
-    hits = np.bincount(truth, weights=correct.astype(np.float64), minlength=num_classes)
+    counts, recall = _recall_per_class(truth, pred, num_classes)
     present = np.flatnonzero(counts)
-    recall = hits[present] / counts[present]
     names = [class_names[i] if class_names is not None else str(i) for i in range(num_classes)]
 
     out: dict[str, Any] = {
         "accuracy": 100.0 * float(correct.mean()),
-        "balanced_accuracy": 100.0 * float(recall.mean()),
+        "balanced_accuracy": balanced_accuracy(truth, pred),
         "per_class_accuracy": {names[c]: 100.0 * float(r) for c, r in zip(present, recall, strict=True)},
         "per_class_count": {names[c]: int(counts[c]) for c in present},
         "n": n,

@@ -1,4 +1,5 @@
-"""Structure retrieval: chunked cosine top-k, ranks of the true candidate, element pre-screen, confidence.
+"""Structure retrieval: chunked cosine top-k, ranks of the true candidate(s), element pre-screen, random baselines,
+space group via retrieval (confidence and the open-set test: :mod:`pxrdbench.tasks.metrics.confidence`).
 
 Similarity is the cosine s(q, c) = q·c / (‖q‖ ‖c‖) (inputs are L2-normalised inside), computed as batched
 matrix products over chunks of queries AND candidates so memory stays bounded (a Q-chunk × C-chunk block at a
@@ -22,8 +23,6 @@ from pxrdbench.errors import InputError
 
 MaskSpec = Tensor | Callable[[slice, slice], Tensor] | None
 
-CONFIDENCE_MU = 0.85
-CONFIDENCE_BETA = 0.025
 _BITS_PER_WORD = 62
 
 
@@ -104,52 +103,90 @@ def topk_similarities(
 def rank_of_true(
     queries: Tensor,
     candidates: Tensor,
-    true_index: Tensor,
+    true_index: Tensor | None = None,
     *,
+    truth: MaskSpec = None,
     allowed: MaskSpec = None,
     chunk_size: int = 16384,
     query_chunk_size: int = 1024,
     tie_tolerance: float = 1e-6,
 ) -> Tensor:
-    """1-based rank of each query's true candidate: 1 + #allowed candidates with strictly higher similarity.
+    """1-based rank of each query's true candidate: 1 + #allowed non-true candidates with strictly higher similarity.
 
-    "Strictly higher" means s > s_true + ``tie_tolerance`` so that float rounding between two products of the
-    same vectors never splits a tie; the true candidate itself is never counted. Returns Long[Q].
+    The truth is either ``true_index`` Long[Q] (one true candidate per query; its similarity is the product of
+    the two unit vectors) or ``truth`` (a mask, see the module docstring: several true candidates per query,
+    every row with at least one; the best of them counts). "Strictly higher" means s > s_true +
+    ``tie_tolerance`` so that float rounding never splits a tie; true candidates are never counted.
+    Returns Long[Q].
     """
     _check_embeddings(queries, candidates)
-    true_index = torch.as_tensor(true_index, dtype=torch.long, device=queries.device)
-    if true_index.shape != (queries.shape[0],):
-        raise InputError("true_index", f"expected shape ({queries.shape[0]},), got {tuple(true_index.shape)}")
-    if true_index.numel() and (true_index.min() < 0 or true_index.max() >= candidates.shape[0]):
-        raise InputError("true_index", f"indices must lie in [0, {candidates.shape[0]})")
+    if (true_index is None) == (truth is None):
+        raise InputError("true_index/truth", "give exactly one of them")
+    if true_index is not None:
+        true_index = torch.as_tensor(true_index, dtype=torch.long, device=queries.device)
+        if true_index.shape != (queries.shape[0],):
+            raise InputError(
+                "true_index", f"expected shape ({queries.shape[0]},), got {tuple(true_index.shape)}"
+            )
+        if true_index.numel() and (true_index.min() < 0 or true_index.max() >= candidates.shape[0]):
+            raise InputError("true_index", f"indices must lie in [0, {candidates.shape[0]})")
     ranks = torch.ones(queries.shape[0], dtype=torch.long, device=queries.device)
+    c_chunks = _chunks(candidates.shape[0], chunk_size)
     for qs in _chunks(queries.shape[0], query_chunk_size):
         q = _unit(queries[qs])
-        t_idx = true_index[qs]
-        s_true = (q * _unit(candidates[t_idx.to(candidates.device)].to(q.device))).sum(dim=1, keepdim=True)
-        for cs in _chunks(candidates.shape[0], chunk_size):
-            higher = (q @ _unit(candidates[cs].to(q.device)).T) > s_true + tie_tolerance
+
+        def sims(cs: slice, q: Tensor = q) -> Tensor:
+            return q @ _unit(candidates[cs].to(q.device)).T
+
+        if true_index is not None:
+            t_idx = true_index[qs]
+            s_true = (q * _unit(candidates[t_idx.to(candidates.device)].to(q.device))).sum(
+                dim=1, keepdim=True
+            )
+        else:
+            s_true = torch.full((q.shape[0], 1), float("-inf"), device=q.device)
+            for cs in c_chunks:
+                is_true = _mask_block(truth, qs, cs, q.device)
+                best = torch.where(is_true, sims(cs), float("-inf")).amax(dim=1, keepdim=True)
+                s_true = torch.maximum(s_true, best)
+        for cs in c_chunks:
+            higher = sims(cs) > s_true + tie_tolerance
             block = _mask_block(allowed, qs, cs, q.device)
             if block is not None:
                 higher &= block
-            inside = (t_idx >= cs.start) & (t_idx < cs.stop)
-            rows = torch.nonzero(inside).squeeze(1)
-            higher[rows, t_idx[rows] - cs.start] = False
+            if true_index is not None:
+                inside = (t_idx >= cs.start) & (t_idx < cs.stop)
+                rows = torch.nonzero(inside).squeeze(1)
+                higher[rows, t_idx[rows] - cs.start] = False
+            else:
+                higher &= ~_mask_block(truth, qs, cs, q.device)
             ranks[qs] += (
                 higher.to(torch.uint8).sum(dim=1, dtype=torch.int32).to(torch.long)
             )  # faster than bool.sum
     return ranks
 
 
+def retrieval_per_query(
+    ranks: Tensor | np.ndarray, ks: Sequence[int] = (1, 3, 5, 10)
+) -> dict[str, np.ndarray]:
+    """Per-query values whose means are the retrieval metrics: ``top{k}`` hits (0 or 100) and ``mean_rank``
+    (the rank itself), as float64 arrays (what the bootstrap resamples)."""
+    r = ranks.detach().cpu().numpy() if isinstance(ranks, Tensor) else np.asarray(ranks)
+    r = r.astype(np.float64)
+    if r.size == 0:
+        raise InputError("ranks", "no queries")
+    out = {f"top{k}": (r <= k) * 100.0 for k in ks}
+    out["mean_rank"] = r
+    return out
+
+
 def retrieval_metrics(
     ranks: Tensor | np.ndarray, ks: Sequence[int] = (1, 3, 5, 10)
 ) -> dict[str, float | int]:
     """Top-k hit rates ``top{k}`` (% of queries with rank ≤ k), ``mean_rank``, ``median_rank`` and ``n``."""
-    r = ranks.detach().cpu().numpy() if isinstance(ranks, Tensor) else np.asarray(ranks)
-    if r.size == 0:
-        raise InputError("ranks", "no queries")
-    out: dict[str, float | int] = {f"top{k}": 100.0 * float((r <= k).mean()) for k in ks}
-    out["mean_rank"] = float(r.mean())
+    per_query = retrieval_per_query(ranks, ks)
+    r = per_query["mean_rank"]
+    out: dict[str, float | int] = {key: float(values.mean()) for key, values in per_query.items()}
     out["median_rank"] = float(np.median(r))
     out["n"] = int(r.size)
     return out
@@ -183,13 +220,53 @@ def element_prescreen(query_elements: Tensor, cand_elements: Tensor) -> Callable
     return block
 
 
+def random_hit_rates(
+    n_allowed: Sequence[int] | np.ndarray | Tensor,
+    n_true: Sequence[int] | np.ndarray | Tensor,
+    ks: Sequence[int] = (1, 3, 5, 10),
+) -> dict[str, float]:
+    """Exact expected top-k hit rate (%) of ranking each query's allowed candidates in random order.
+
+    Query q has n allowed candidates of which t are true: a random order puts none of the true ones in the top k
+    with probability C(n − t, k) / C(n, k), so P(hit@k) = (C(n, k) − C(n − t, k)) / C(n, k) (computed exactly
+    in integers, then rounded once; k/n for one true candidate), 1 when n < k and t > 0, 0 when t = 0. The rate
+    is 100 · the mean over queries. Keys ``top{k}``.
+    """
+    from math import comb
+
+    def as_ints(x: Any) -> list[int]:
+        return [int(v) for v in (x.tolist() if hasattr(x, "tolist") else x)]
+
+    pairs = list(zip(as_ints(n_allowed), as_ints(n_true), strict=True))
+    if not pairs:
+        raise InputError("n_allowed", "no queries")
+    seen: dict[tuple[int, int, int], float] = {}
+
+    def hit(n: int, t: int, k: int) -> float:
+        if (n, t, k) not in seen:
+            if t <= 0:
+                seen[n, t, k] = 0.0
+            elif n < k:
+                seen[n, t, k] = 1.0
+            else:
+                total = comb(n, k)
+                seen[n, t, k] = (total - comb(n - t, k)) / total
+        return seen[n, t, k]
+
+    return {
+        f"top{k}": 100.0 * float(np.mean(np.asarray([hit(n, t, k) for n, t in pairs], dtype=np.float64)))
+        for k in ks
+    }
+
+
 def element_random_baseline(
     query_elements: Tensor, cand_elements: Tensor, true_index: Tensor, ks: Sequence[int] = (1, 3, 5, 10)
 ) -> dict[str, float]:
     """Exact expected top-k hit rate (%) of picking k random candidates among those with the query's elements.
 
     For query q with n_q same-element-set candidates: P(hit@k) = min(k, n_q)/n_q if its true candidate is
-    among them, else 0; the rate is the mean over queries × 100.
+    among them, else 0 (:func:`random_hit_rates` with one true candidate); the rate is the mean over queries
+    × 100. Counts come from element-set keys, so no Q × C matrix is built.
     """
     qk = pack_element_sets(query_elements).cpu().numpy()
     ck = pack_element_sets(cand_elements).cpu().numpy()
@@ -197,69 +274,29 @@ def element_random_baseline(
     _, inverse = np.unique(np.concatenate([ck, qk]), axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     counts = np.bincount(inverse[: len(ck)], minlength=int(inverse.max()) + 1)
-    n_q = counts[inverse[len(ck) :]].astype(np.float64)
+    n_q = counts[inverse[len(ck) :]]
     true_in_set = (ck[t_idx] == qk).all(axis=1) & (n_q > 0)
-    safe_n = np.maximum(n_q, 1.0)
-    return {
-        f"top{k}": 100.0 * float(np.mean(np.where(true_in_set, np.minimum(k, safe_n) / safe_n, 0.0)))
-        for k in ks
-    }
+    return random_hit_rates(n_q, true_in_set.astype(np.int64), ks)
 
 
-def confidence(s: Any, mu: float = CONFIDENCE_MU, beta: float = CONFIDENCE_BETA) -> Any:
-    """XCCP confidence c(s) = 1 / (1 + exp(−(s − μ)/β)) of a cosine similarity s (dimensionless, 0–1)."""
-    if isinstance(s, Tensor):
-        return torch.sigmoid((s - mu) / beta)
-    x = (np.asarray(s, dtype=np.float64) - mu) / beta
-    c = 0.5 * (1.0 + np.tanh(0.5 * x))  # = logistic(x), without overflow
-    return float(c) if np.ndim(c) == 0 else c
+def space_group_via_retrieval(top1_index: Any, candidate_sg: Any, true_sg: Any) -> np.ndarray:
+    """Per query, 1.0 where the space group of its top-1 retrieved candidate is right, else 0.0 (float64[Q]).
 
-
-def low_confidence(s: Any, mu: float = CONFIDENCE_MU, beta: float = CONFIDENCE_BETA) -> Any:
-    """True where the confidence of similarity s is below 0.5 (i.e. s < μ): the result deserves a warning."""
-    return confidence(s, mu, beta) < 0.5
-
-
-def open_set_test(
-    queries: Tensor,
-    candidates: Tensor,
-    true_index: Tensor,
-    *,
-    candidate_mask: MaskSpec = None,
-    mu: float = CONFIDENCE_MU,
-    beta: float = CONFIDENCE_BETA,
-) -> dict[str, float | int]:
-    """XCCP's open-set test: top-1 similarity and confidence with the true structure in the pool vs removed.
-
-    One top-2 search serves both: with the true candidate removed, the top-1 is the second hit whenever the
-    first one is the true candidate. Returns ``in_pool/…`` and ``removed/…`` keys for
-    ``mean_top1_similarity``, ``mean_confidence`` and ``low_confidence_share`` (%), and ``n``.
+    ``true_sg``: the query's space group, Long[Q], or a truth mask Bool[Q, C] (right when the top-1's space
+    group is that of any true candidate). A top-1 index −1 (no candidate allowed) is wrong. Labels are
+    compared as given: every query counts, and an unknown label only matches the same unknown code.
     """
-    if candidates.shape[0] < 2:
-        raise InputError("candidates", "the open-set test needs at least two candidates")
-    values, indices = topk_similarities(queries, candidates, 2, candidate_mask=candidate_mask)
-    t_idx = torch.as_tensor(true_index, dtype=torch.long, device=indices.device)
-    removed = torch.where(indices[:, 0] == t_idx, values[:, 1], values[:, 0])
-    out: dict[str, float | int] = {}
-    for name, top1 in (("in_pool", values[:, 0]), ("removed", removed)):
-        top1 = top1[torch.isfinite(top1)].double()
-        conf = confidence(top1, mu, beta)
-        out[f"{name}/mean_top1_similarity"] = float(top1.mean())
-        out[f"{name}/mean_confidence"] = float(conf.mean())
-        out[f"{name}/low_confidence_share"] = 100.0 * float((conf < 0.5).double().mean())
-    out["n"] = int(queries.shape[0])
-    return out
-
-
-def space_group_via_retrieval(top1_index: Any, candidate_sg: Any, true_sg: Any) -> float:
-    """Accuracy (%) of the space group read off the top-1 retrieved candidate; index −1 (no hit) is wrong."""
     idx = np.asarray(torch.as_tensor(top1_index).cpu(), dtype=np.int64)
     cand = np.asarray(torch.as_tensor(candidate_sg).cpu(), dtype=np.int64)
-    truth = np.asarray(torch.as_tensor(true_sg).cpu(), dtype=np.int64)
-    if idx.shape != truth.shape:
+    truth = np.asarray(torch.as_tensor(true_sg).cpu())
+    if idx.ndim != 1 or truth.shape[:1] != idx.shape:
         raise InputError("top1_index", f"has shape {idx.shape} but true_sg has {truth.shape}")
     pred = np.where(idx >= 0, cand[np.clip(idx, 0, None)], -1)
-    keep = truth > 0
-    if not keep.any():
-        raise InputError("true_sg", "no query has a known space group")
-    return 100.0 * float((pred[keep] == truth[keep]).mean())
+    if truth.ndim == 2:
+        if truth.shape[1] != cand.shape[0]:
+            raise InputError(
+                "true_sg", f"truth mask has {truth.shape[1]} columns for {cand.shape[0]} candidates"
+            )
+        hits = (truth.astype(bool) & (cand[None, :] == pred[:, None])).any(axis=1) & (idx >= 0)
+        return hits.astype(np.float64)
+    return (pred == truth.astype(np.int64)).astype(np.float64)

@@ -1,0 +1,155 @@
+"""Training recipes: how a method is trained, owned by its config (``recipe:``), run by ``pxrdbench bench``.
+
+- :class:`SingleFit` — one ``Trainer.fit`` (the default);
+- :class:`Ensemble` — K members with seeds S, S+1, …, S+K−1, each its own fit and run directory, averaged at
+  prediction time (AlphaDiffract's 10-model ensemble);
+- :class:`FitBaseline` — one pass over the training split's evaluation renderings (``majority``,
+  ``pattern_nn``: no gradients, no Trainer).
+
+Under DDP every rank runs every stage of a recipe (each ``fit`` is collective); only rank 0 returns the trained
+method, the other ranks return ``None`` once the last fit is done, so no rank ever waits on one that left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pxrdbench.errors import ConfigError
+
+
+@dataclass
+class TrainingContext:
+    """What a recipe trains with.
+
+    Attributes:
+        build_method: seed → a freshly initialised method (the seed fixes its initial weights).
+        make_trainer: run directory → a configured ``lightning.Trainer``.
+        datamodule: the (set-up) data module.
+        seed: the run's seed.
+        run_dir: where checkpoints and logs go.
+        resume: continue from ``<run dir>/checkpoints/last.ckpt`` when it exists.
+        global_batch: patterns per optimiser step over all devices.
+    """
+
+    build_method: Callable[[int], Any]
+    make_trainer: Callable[[Path], Any]
+    datamodule: Any
+    seed: int
+    run_dir: Path
+    resume: bool = False
+    global_batch: int = 1
+
+
+@dataclass
+class Trained:
+    """A recipe's outcome: the method to evaluate (None on ranks other than 0) and what training did."""
+
+    method: Any
+    patterns_seen: int
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Recipe:
+    """Base class: :meth:`train` a method in a :class:`TrainingContext`."""
+
+    members: int = 1
+
+    def train(self, ctx: TrainingContext) -> Trained:
+        """Train and return the outcome."""
+        raise NotImplementedError(f"{type(self).__name__}.train")
+
+    def describe(self) -> dict[str, Any]:
+        """The recipe as recorded in a results file."""
+        return {"name": type(self).__name__, "members": self.members}
+
+
+def fit_once(ctx: TrainingContext, seed: int, run_dir: Path, stage: str) -> tuple[Any, dict[str, Any], bool]:
+    """Build a method with ``seed``, fit it under a new Trainer in ``run_dir``, load its best weights.
+
+    Returns (method, stage record, is rank 0).
+    """
+    method = ctx.build_method(seed)
+    trainer = ctx.make_trainer(run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    trainer.fit(
+        method, datamodule=ctx.datamodule, ckpt_path=str(last) if (ctx.resume and last.exists()) else None
+    )
+    steps = int(trainer.global_step)
+    record = {
+        "stage": stage,
+        "seed": seed,
+        "steps": steps,
+        "epochs": int(trainer.current_epoch),
+        "patterns": steps * ctx.global_batch,
+    }
+    return best_weights(method, trainer), record, bool(trainer.is_global_zero)
+
+
+def best_weights(method: Any, trainer: Any) -> Any:
+    """Load the best-by-validation-loss weights when a best checkpoint exists (else keep the last)."""
+    callback = trainer.checkpoint_callback
+    best = getattr(callback, "best_model_path", "") if callback is not None else ""
+    if best and Path(best).is_file():
+        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        method.load_state_dict(state)
+    return method
+
+
+class SingleFit(Recipe):
+    """One ``Trainer.fit`` of one model."""
+
+    def train(self, ctx: TrainingContext) -> Trained:
+        method, record, is_zero = fit_once(ctx, ctx.seed, ctx.run_dir, "fit")
+        return Trained(method if is_zero else None, record["patterns"], [record])
+
+
+class Ensemble(Recipe):
+    """K independently seeded members (seeds S … S+K−1, run directories ``member<k>/``), averaged at prediction.
+
+    Args:
+        members: K (AlphaDiffract: 10).
+    """
+
+    def __init__(self, members: int = 10) -> None:
+        if int(members) < 1:
+            raise ConfigError(f"Ensemble: members must be >= 1, got {members}")
+        self.members = int(members)
+
+    def train(self, ctx: TrainingContext) -> Trained:
+        from pxrdbench.methods.ensemble import EnsembleClassifier
+
+        if self.members == 1:
+            return SingleFit().train(ctx)
+        methods, stages, is_zero = [], [], True
+        for k in range(self.members):
+            method, record, is_zero = fit_once(ctx, ctx.seed + k, ctx.run_dir / f"member{k}", f"member{k}")
+            methods.append(method)
+            stages.append(record)
+        patterns = sum(s["patterns"] for s in stages)
+        return Trained(EnsembleClassifier(methods) if is_zero else None, patterns, stages)
+
+
+class FitBaseline(Recipe):
+    """One pass over the training split's evaluation renderings (``method.fit(batches)``), on one process."""
+
+    def train(self, ctx: TrainingContext) -> Trained:
+        from pxrdbench.tasks.render import rendered_batches
+
+        method = ctx.build_method(ctx.seed)
+        method.fit(rendered_batches(ctx.datamodule, "train"))
+        n = len(ctx.datamodule.split_dataset("train"))
+        return Trained(
+            method, n, [{"stage": "fit", "seed": ctx.seed, "steps": 0, "epochs": 1, "patterns": n}]
+        )
+
+
+def with_members(recipe: Recipe, members: int | None) -> Recipe:
+    """The recipe with ``members`` ensemble members (``bench --ensemble N`` / a preset's ``ensemble``)."""
+    if members is None or isinstance(recipe, FitBaseline):
+        return recipe
+    return SingleFit() if int(members) == 1 else Ensemble(int(members))

@@ -1,0 +1,84 @@
+"""The end of a bench run: evaluate every task the trained method serves (the task registry), assemble the
+results file (metrics + provenance) and rebuild the leaderboards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pxrdbench.run.settings import Preset
+
+
+def evaluate_and_write(
+    req: Any,
+    preset: Preset,
+    dm: Any,
+    trained: Any,
+    config: dict[str, Any],
+    accelerator: str,
+    devices: int,
+    train_time: float,
+    git: dict[str, Any],
+) -> Path:
+    """Run the task registry on rank 0 and write ``<results_dir>/<model>__<data>__<preset>__seed<S>.json``."""
+    from pxrdbench.methods.registry import count_parameters, method_meta
+    from pxrdbench.report.results import write_results
+    from pxrdbench.run import provenance
+    from pxrdbench.tasks.base import EvalContext
+    from pxrdbench.tasks.registry import inference_timings, run_tasks, served_tasks
+
+    method = trained.method
+    device = "cuda" if accelerator == "gpu" else "cpu"
+    ctx = EvalContext(
+        method=method,
+        datamodule=dm,
+        n_boot=int(preset.eval.get("n_bootstrap", 1000)),
+        perturbations=list(preset.eval.get("robustness", [])),
+        pools=tuple(preset.eval.get("retrieval_pool", ("test", "all"))),
+        rruff_max_patterns=preset.eval.get("rruff908_max_patterns"),
+        device=device,
+        notes=[f"command: {provenance.command_line()}"],
+    )
+    metrics = run_tasks(ctx)
+    timing = inference_timings(ctx)
+    cache = dm.cache
+    tasks = sorted({*served_tasks(method), *metrics, "efficiency"})
+    meta = method_meta(req.model)
+    result: dict[str, Any] = {
+        "schema_version": 1,
+        "method": {
+            "name": req.model,
+            "config": config,
+            "config_hash": provenance.config_hash(config),
+            "tasks": [t for t in tasks if t != "efficiency"],
+        },
+        "dataset": {
+            "name": req.data,
+            "cache_hash": cache.hash,
+            "split_hash": cache.split_hash,
+            "n_train": int(len(cache.split_indices("train"))),
+            "n_val": int(len(cache.split_indices("val"))),
+            "n_test": int(len(cache.split_indices("test"))),
+        },
+        "preset": {"name": preset.name, "budget": dict(preset.budget)},
+        "seeds": [req.seed],
+        "training": {"stages": trained.stages, "patterns_seen": int(trained.patterns_seen)},
+        "metrics": metrics,
+        "efficiency": {
+            "parameters": int(count_parameters(method)),
+            "train_time_s": round(train_time, 2),
+            "train_patterns_per_s": round(trained.patterns_seen / train_time, 2) if train_time > 0 else None,
+            **{k: round(v, 4) for k, v in timing.items()},
+        },
+        "hardware": provenance.hardware(accelerator, devices),
+        "software": provenance.software(),
+        "date": provenance.now_iso(),
+        "notes": "; ".join([*ctx.notes, f"paper: {meta['paper']}"]),
+        **git,
+    }
+    path = write_results(result, req.results_dir)
+    if req.leaderboard:
+        from pxrdbench.report.leaderboard import build_leaderboard
+
+        build_leaderboard(req.results_dir, Path(req.results_dir).parent)
+    return path

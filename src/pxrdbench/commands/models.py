@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("model", "tasks", "parameters", "description")
+    table = Table("method", "tasks", "parameters", "description")
     for info in infos:
         params = info.get("parameters")
         table.add_row(

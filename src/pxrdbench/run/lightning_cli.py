@@ -35,24 +35,10 @@ from typing import Any
 import yaml
 from lightning.pytorch.cli import LightningCLI
 
+from pxrdbench.config import load_config
 from pxrdbench.errors import ConfigError
 
 VIEW_ARGUMENTS = ("input_length", "split_index")
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """One YAML mapping (an empty file is an empty mapping); a clear error otherwise."""
-    try:
-        content = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read ({error.strerror})") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: invalid YAML ({error})") from error
-    if content is None:
-        return {}
-    if not isinstance(content, dict):
-        raise ConfigError(f"{path}: expected a mapping, got {type(content).__name__}")
-    return content
 
 
 def config_chain(path: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -64,7 +50,7 @@ def config_chain(path: Path) -> list[tuple[Path, dict[str, Any]]]:
         if current in seen:
             raise ConfigError(f"{path}: 'extends' loops through {current}")
         seen.add(current)
-        content = read_config_file(current)
+        content = load_config("methods", current)
         parent = content.pop("extends", None)
         chain.append((current, content))
         current = (current.parent / str(parent)).resolve() if parent else None

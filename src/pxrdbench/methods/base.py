@@ -196,6 +196,11 @@ class PXRDMethod(L.LightningModule):
         """What the data module must put in this method's batches (the pattern only, by default)."""
         return DataRequirements()
 
+    def set_training_stage(self, stage: str) -> None:
+        """Switch to a stage of a multi-stage recipe (``"pretrain"``, ``"finetune"``); one-stage methods have
+        none. A method that has stages overrides this (its losses, metrics and optimiser follow the stage)."""
+        raise ConfigError(f"{type(self).__name__} has no training stage {stage!r} (its recipe is one fit)")
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store the run's resolved configuration (set by the runner or the CLI) in every checkpoint."""
         if self.run_config:

@@ -132,10 +132,14 @@ def run_bench(req: BenchRequest) -> Path | None:
         method.run_config = run_config
         return method
 
-    def make_trainer(directory: Path) -> Any:
-        return _trainer(req, preset, cli.config.trainer, accelerator, devices, directory)
+    epochs = int(preset.budget.get("max_epochs") or cli.config.trainer.max_epochs or 100)
 
-    ctx = TrainingContext(build_method, make_trainer, dm, req.seed, run_dir, req.resume, global_batch)
+    def make_trainer(directory: Path, stage_epochs: int | None = None) -> Any:
+        return _trainer(
+            req, preset, cli.config.trainer, accelerator, devices, directory, stage_epochs or epochs
+        )
+
+    ctx = TrainingContext(build_method, make_trainer, dm, req.seed, run_dir, req.resume, global_batch, epochs)
     t0 = time.perf_counter()
     trained = recipe.train(ctx)
     train_time = time.perf_counter() - t0
@@ -154,9 +158,15 @@ def run_bench(req: BenchRequest) -> Path | None:
 
 
 def _trainer(
-    req: BenchRequest, preset: Preset, trainer_config: Any, accelerator: str, devices: int, run_dir: Path
+    req: BenchRequest,
+    preset: Preset,
+    trainer_config: Any,
+    accelerator: str,
+    devices: int,
+    run_dir: Path,
+    epochs: int,
 ) -> Any:
-    """The Trainer of one fit: the preset's budget over the config's ``trainer`` section."""
+    """The Trainer of one fit of ``epochs`` epochs: the preset's budget over the config's ``trainer`` section."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -181,7 +191,7 @@ def _trainer(
         num_nodes=int(req.nodes),
         strategy=strategy,
         precision=precision,
-        max_epochs=int(budget.get("max_epochs") or trainer_config.max_epochs or 100),
+        max_epochs=int(epochs),
         max_time=budget.get("max_time"),
         limit_train_batches=budget.get("limit_train_batches", 1.0),
         gradient_clip_val=trainer_config.gradient_clip_val,

@@ -3,6 +3,9 @@
 - :class:`SingleFit` — one ``Trainer.fit`` (the default);
 - :class:`Ensemble` — K members with seeds S, S+1, …, S+K−1, each its own fit and run directory, averaged at
   prediction time (AlphaDiffract's 10-model ensemble);
+- :class:`PretrainFinetune` — two stages on the same weights: the method's ``pretrain`` stage (e.g. Barlow Twins
+  on two augmented views), then its ``finetune`` stage (e.g. the classification heads, end to end), each its own
+  fit, run directory and epoch share of the budget;
 - :class:`FitBaseline` — one pass over the training split's evaluation renderings (``majority``,
   ``pattern_nn``: no gradients, no Trainer).
 
@@ -28,21 +31,23 @@ class TrainingContext:
 
     Attributes:
         build_method: seed → a freshly initialised method (the seed fixes its initial weights).
-        make_trainer: run directory → a configured ``lightning.Trainer``.
+        make_trainer: (run directory, epochs or None for the run's budget) → a configured ``lightning.Trainer``.
         datamodule: the (set-up) data module.
         seed: the run's seed.
         run_dir: where checkpoints and logs go.
         resume: continue from ``<run dir>/checkpoints/last.ckpt`` when it exists.
         global_batch: patterns per optimiser step over all devices.
+        epochs: the run's epoch budget (the preset's, else the config's ``trainer.max_epochs``).
     """
 
     build_method: Callable[[int], Any]
-    make_trainer: Callable[[Path], Any]
+    make_trainer: Callable[..., Any]
     datamodule: Any
     seed: int
     run_dir: Path
     resume: bool = False
     global_batch: int = 1
+    epochs: int = 1
 
 
 @dataclass
@@ -68,13 +73,18 @@ class Recipe:
         return {"name": type(self).__name__, "members": self.members}
 
 
-def fit_once(ctx: TrainingContext, seed: int, run_dir: Path, stage: str) -> tuple[Any, dict[str, Any], bool]:
-    """Build a method with ``seed``, fit it under a new Trainer in ``run_dir``, load its best weights.
-
-    Returns (method, stage record, is rank 0).
-    """
-    method = ctx.build_method(seed)
-    trainer = ctx.make_trainer(run_dir)
+def fit_once(
+    ctx: TrainingContext,
+    seed: int,
+    run_dir: Path,
+    stage: str,
+    method: Any = None,
+    epochs: int | None = None,
+) -> tuple[Any, dict[str, Any], bool]:
+    """Fit ``method`` (default: a new one built with ``seed``) under a new Trainer in ``run_dir`` for ``epochs``
+    (default: the run's budget), then load its best weights. Returns (method, stage record, is rank 0)."""
+    method = ctx.build_method(seed) if method is None else method
+    trainer = ctx.make_trainer(run_dir, epochs)
     last = run_dir / "checkpoints" / "last.ckpt"
     trainer.fit(
         method, datamodule=ctx.datamodule, ckpt_path=str(last) if (ctx.resume and last.exists()) else None
@@ -132,6 +142,40 @@ class Ensemble(Recipe):
             stages.append(record)
         patterns = sum(s["patterns"] for s in stages)
         return Trained(EnsembleClassifier(methods) if is_zero else None, patterns, stages)
+
+
+class PretrainFinetune(Recipe):
+    """Two stages on the same weights: ``method.set_training_stage("pretrain")`` then ``"finetune"``, each its
+    own fit (and optimiser, built by the method for that stage) in ``<run dir>/pretrain`` and ``…/finetune``.
+
+    Args:
+        pretrain_fraction: share of the run's epoch budget given to pre-training (at least one epoch each).
+    """
+
+    def __init__(self, pretrain_fraction: float = 0.5) -> None:
+        if not 0.0 < float(pretrain_fraction) < 1.0:
+            raise ConfigError(
+                f"PretrainFinetune: pretrain_fraction must be in (0, 1), got {pretrain_fraction}"
+            )
+        self.pretrain_fraction = float(pretrain_fraction)
+
+    def split_epochs(self, total: int) -> tuple[int, int]:
+        """(pre-training, fine-tuning) epochs of a budget of ``total`` epochs."""
+        first = min(max(1, round(total * self.pretrain_fraction)), max(1, total - 1))
+        return first, max(1, total - first)
+
+    def train(self, ctx: TrainingContext) -> Trained:
+        first, second = self.split_epochs(int(ctx.epochs))
+        method = ctx.build_method(ctx.seed)
+        stages = []
+        for stage, epochs in (("pretrain", first), ("finetune", second)):
+            method.set_training_stage(stage)
+            method, record, is_zero = fit_once(ctx, ctx.seed, ctx.run_dir / stage, stage, method, epochs)
+            stages.append(record)
+        return Trained(method if is_zero else None, sum(s["patterns"] for s in stages), stages)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "pretrain_fraction": self.pretrain_fraction}
 
 
 class FitBaseline(Recipe):

@@ -111,3 +111,12 @@ def test_add_peak_tokens_extends_a_batch() -> None:
     out = add_peak_tokens(batch, RULE)
     assert out["peak_positions"][0, 0].item() == 150 and out["peak_mask"].sum() == 1
     assert out["space_group"] is batch["space_group"] and "peak_positions" not in batch
+
+
+def test_a_view_without_a_peak_rule_refuses_tokens() -> None:
+    from pxrdbench.errors import ConfigError
+    from pxrdbench.views.peak_tokens import add_view_tokens
+    from pxrdbench.views.spec import load_view
+
+    with pytest.raises(ConfigError, match="no peak-token rule"):
+        add_view_tokens(load_view("alphadiffract"), {"pattern": torch.zeros(1, 8192)})

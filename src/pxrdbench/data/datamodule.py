@@ -17,7 +17,6 @@ from torch.utils.data import DataLoader
 
 from pxrdbench.data.cache import DatasetCache
 from pxrdbench.data.torch_dataset import ReflectionDataset, collate_structures
-from pxrdbench.errors import ConfigError
 from pxrdbench.views.render import render_batch
 from pxrdbench.views.spec import ViewSpec, load_view
 
@@ -123,11 +122,7 @@ class SimulatedDataModule(L.LightningDataModule):
             self.view, batch, train=train, seed=self.seed, step=step, rank=rank, n_views=self.n_views
         )
         if self.peak_tokens:
-            from pxrdbench.views.peak_tokens import add_peak_tokens
+            from pxrdbench.views.peak_tokens import add_view_tokens
 
-            if not self.view.peak_tokens:
-                raise ConfigError(
-                    f"view {self.view.name!r} has no peak-token rule, but the method reads tokens"
-                )
-            batch = add_peak_tokens(batch, self.view.peak_tokens)
+            batch = add_view_tokens(self.view, batch)
         return batch

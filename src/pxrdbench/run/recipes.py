@@ -105,7 +105,7 @@ def best_weights(method: Any, trainer: Any) -> Any:
     callback = trainer.checkpoint_callback
     best = getattr(callback, "best_model_path", "") if callback is not None else ""
     if best and Path(best).is_file():
-        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         method.load_state_dict(state)
     return method
 

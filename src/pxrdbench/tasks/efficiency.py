@@ -36,7 +36,8 @@ def timing_batches(ctx: EvalContext, size: int = THROUGHPUT_BATCH) -> tuple[dict
     """(the first test item as a batch of 1, a batch of ``size`` test items, the split repeated if smaller)."""
     from pxrdbench.data.torch_dataset import ReflectionDataset, collate_structures
     from pxrdbench.errors import DatasetError
-    from pxrdbench.tasks.render import add_tokens, needs_peak_tokens, to_device
+    from pxrdbench.tasks.render import needs_peak_tokens, to_device
+    from pxrdbench.views.peak_tokens import add_view_tokens
     from pxrdbench.views.render import render_batch
 
     dm = ctx.datamodule
@@ -51,7 +52,7 @@ def timing_batches(ctx: EvalContext, size: int = THROUGHPUT_BATCH) -> tuple[dict
         dataset = ReflectionDataset(dm.cache, chosen, dm.view.d_min, dm.view.max_peaks, dm.with_graphs)
         collated = to_device(collate_structures([dataset[i] for i in range(len(chosen))]), ctx.device)
         rendered = render_batch(dm.view, collated, train=False, seed=dm.seed)
-        return add_tokens(dm.view, rendered) if tokens else rendered
+        return add_view_tokens(dm.view, rendered) if tokens else rendered
 
     return batch(rows[:1]), batch(np.resize(rows, size))
 

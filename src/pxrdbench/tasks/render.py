@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from pxrdbench.data.torch_dataset import ReflectionDataset, collate_structures
-from pxrdbench.errors import ConfigError
+from pxrdbench.views.peak_tokens import add_view_tokens
 from pxrdbench.views.render import experimental_batch, render_batch
 
 
@@ -23,15 +23,6 @@ def needs_peak_tokens(method: Any) -> bool:
     """Whether ``method`` declares that it reads the view's peak tokens."""
     requirements = getattr(method, "data_requirements", None)
     return bool(getattr(requirements(), "peak_tokens", False)) if callable(requirements) else False
-
-
-def add_tokens(view: Any, batch: dict[str, Any]) -> dict[str, Any]:
-    """The batch plus the view's peak tokens of its ``pattern`` (ConfigError when the view has no rule)."""
-    from pxrdbench.views.peak_tokens import add_peak_tokens
-
-    if not view.peak_tokens:
-        raise ConfigError(f"view {view.name!r} has no peak-token rule, but the method reads tokens")
-    return add_peak_tokens(batch, view.peak_tokens)
 
 
 def to_device(batch: Mapping[str, Any], device: torch.device | str) -> dict[str, Any]:
@@ -58,7 +49,7 @@ def render_dataset(
         rendered = render_batch(
             dm.view, to_device(batch, device), train=False, seed=seed, perturbation=perturbation
         )
-        yield add_tokens(dm.view, rendered) if tokens else rendered
+        yield add_view_tokens(dm.view, rendered) if tokens else rendered
 
 
 def render_rows(
@@ -99,7 +90,7 @@ def measured_batch(
     """Measured patterns converted into ``view`` (:func:`~pxrdbench.views.render.experimental_batch`), with
     the view's peak tokens when asked for."""
     batch = experimental_batch(view, two_theta, intensities, wavelength, ids=ids)
-    return add_tokens(view, batch) if peak_tokens else batch
+    return add_view_tokens(view, batch) if peak_tokens else batch
 
 
 def select_rows(batch: Mapping[str, Any], rows: list[int]) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def _query_batch(queries: list[RietveldQuery], view: Any, peak_tokens: bool) -> 
     """Every query's pattern converted into the view, as one batch (``pattern``, ``pattern_mask``)."""
     import torch
 
-    from pxrdbench.tasks.render import add_tokens
+    from pxrdbench.views.peak_tokens import add_view_tokens
     from pxrdbench.views.render import experimental_batch
 
     rows = []
@@ -59,7 +59,7 @@ def _query_batch(queries: list[RietveldQuery], view: Any, peak_tokens: bool) -> 
         p = q.pattern
         rows.append(experimental_batch(view, p.two_theta, p.intensity[None, :], p.wavelength, ids=[q.id]))
     batch = {key: torch.cat([r[key] for r in rows]) for key in rows[0]}
-    return add_tokens(view, batch) if peak_tokens else batch
+    return add_view_tokens(view, batch) if peak_tokens else batch
 
 
 def _hidden_embeddings(method: Any, dm: Any, hidden: HiddenSet, device: str, peak_tokens: bool) -> Tensor:
@@ -67,8 +67,9 @@ def _hidden_embeddings(method: Any, dm: Any, hidden: HiddenSet, device: str, pea
     import torch
 
     from pxrdbench.data.torch_dataset import collate_structures
-    from pxrdbench.tasks.render import add_tokens, to_device
+    from pxrdbench.tasks.render import to_device
     from pxrdbench.tasks.retrieval import CANDIDATE_SEED_OFFSET
+    from pxrdbench.views.peak_tokens import add_view_tokens
     from pxrdbench.views.render import render_batch
 
     batch = collate_structures(hidden.items)
@@ -77,7 +78,7 @@ def _hidden_embeddings(method: Any, dm: Any, hidden: HiddenSet, device: str, pea
             return method.embed_structures(to_device(batch, device)).float()
         rendered = render_batch(dm.view, batch, train=False, seed=dm.seed + CANDIDATE_SEED_OFFSET)
         if peak_tokens:
-            rendered = add_tokens(dm.view, rendered)
+            rendered = add_view_tokens(dm.view, rendered)
         return method.embed(to_device(rendered, device)).float()
 
 

@@ -107,3 +107,10 @@ def add_peak_tokens(batch: dict[str, Any], rule: dict[str, Any]) -> dict[str, An
     ``peak_intensities``, ``peak_mask``."""
     positions, intensities, mask = pick_peak_tokens(batch["pattern"], rule)
     return {**batch, "peak_positions": positions, "peak_intensities": intensities, "peak_mask": mask}
+
+
+def add_view_tokens(view: Any, batch: dict[str, Any]) -> dict[str, Any]:
+    """The batch plus ``view``'s peak tokens of its ``pattern`` (ConfigError when the view has no rule)."""
+    if not view.peak_tokens:
+        raise ConfigError(f"view {view.name!r} has no peak-token rule, but the method reads tokens")
+    return add_peak_tokens(batch, view.peak_tokens)

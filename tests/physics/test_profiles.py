@@ -14,7 +14,10 @@ from pxrdbench.physics.profiles import (
     caglioti_fwhm,
     microstrain_to_strain,
     peak_shapes,
+    reference_theta,
     render_profiles,
+    scherrer_fwhm,
+    strain_fwhm,
     tch_pseudo_voigt,
     unit_cdf,
 )
@@ -84,8 +87,8 @@ def test_caglioti_width_at_theta() -> None:
 def test_scherrer_and_strain_widths() -> None:
     lam, size, strain = 1.5406, 400.0, microstrain_to_strain(2000.0)
     theta = math.radians(15.0)
-    size_width = math.degrees(0.9 * lam / (size * math.cos(theta)))
-    strain_width = math.degrees(4 * strain * math.tan(theta))
+    size_width = math.degrees(lam / (size * math.cos(theta)))  # Scherrer, K = 1 (GSAS-II)
+    strain_width = math.degrees(strain * math.tan(theta))  # ε·tanθ rad (GSAS-II)
     for params, expected in [
         (ProfileParams("lorentzian", crystallite_size_angstrom=size, wavelength_angstrom=lam), size_width),
         (ProfileParams("lorentzian", strain=strain), strain_width),
@@ -182,3 +185,107 @@ def test_invalid_inputs_raise() -> None:
         ProfileParams("voigt")
     with pytest.raises(ConfigError):
         render_profiles(single(), FINE, ProfileParams(fwhm=0.1))  # pseudo-Voigt without eta
+
+
+# GSAS-II's conventions (GetSampleSigGam, constant wavelength), written out by hand in centidegrees:
+# size FWHM = 1.8·λ/(π·size·cosθ) cdeg (size in µm, λ in Å); microstrain FWHM = 0.018·µstrain·tanθ/π cdeg.
+LAMBDA_20KEV = 0.6199
+
+
+def gsas_size_fwhm_deg(two_theta: float, size_um: float, lam: float = LAMBDA_20KEV) -> float:
+    return 1.8 * lam / (math.pi * size_um * math.cos(math.radians(two_theta / 2))) / 100.0
+
+
+def gsas_strain_fwhm_deg(two_theta: float, microstrain: float) -> float:
+    return 0.018 * microstrain * math.tan(math.radians(two_theta / 2)) / math.pi / 100.0
+
+
+@pytest.mark.parametrize("two_theta", [5.0, 12.5, 20.0])
+@pytest.mark.parametrize("size_um", [0.1, 1.0])
+def test_scherrer_width_matches_gsas2_centidegree_formula(two_theta: float, size_um: float) -> None:
+    theta = torch.tensor([math.radians(two_theta / 2)], dtype=torch.float64)
+    got = float(scherrer_fwhm(theta, size_um * 1e4, LAMBDA_20KEV))  # 1 µm = 10,000 Å
+    assert got == pytest.approx(gsas_size_fwhm_deg(two_theta, size_um), rel=1e-6)
+
+
+@pytest.mark.parametrize("two_theta", [5.0, 12.5, 20.0])
+@pytest.mark.parametrize("microstrain", [500.0, 10_000.0])
+def test_strain_width_matches_gsas2_centidegree_formula(two_theta: float, microstrain: float) -> None:
+    theta = torch.tensor([math.radians(two_theta / 2)], dtype=torch.float64)
+    got = float(strain_fwhm(theta, microstrain_to_strain(microstrain)))
+    assert got == pytest.approx(gsas_strain_fwhm_deg(two_theta, microstrain), rel=1e-6)
+
+
+@pytest.mark.parametrize(("size_um", "microstrain"), [(0.1, 500.0), (1.0, 10_000.0), (0.1, 10_000.0)])
+def test_size_plus_strain_peak_width_matches_gsas2_by_hand(size_um: float, microstrain: float) -> None:
+    """Lorentzian size + strain widths add (both fully Lorentzian, GSAS-II's mx = 1); no Gaussian → Γ = Γ_L."""
+    angles = [5.0, 12.5, 20.0]
+    peaks = PeakBatch(torch.tensor([angles], dtype=torch.float64), torch.ones(1, 3, dtype=torch.float64))
+    profile = ProfileParams(
+        crystallite_size_angstrom=size_um * 1e4,
+        strain=microstrain_to_strain(microstrain),
+        wavelength_angstrom=LAMBDA_20KEV,
+    )
+    fwhm, eta, _ = peak_shapes(peaks, profile)
+    expected = [gsas_size_fwhm_deg(t, size_um) + gsas_strain_fwhm_deg(t, microstrain) for t in angles]
+    assert fwhm[0].tolist() == pytest.approx(expected, rel=1e-6)
+    assert eta[0].tolist() == pytest.approx([1.0] * 3, abs=1e-4)  # TCH of a pure Lorentzian
+    lorentz = ProfileParams(
+        "lorentzian",
+        crystallite_size_angstrom=size_um * 1e4,
+        strain=microstrain_to_strain(microstrain),
+        wavelength_angstrom=LAMBDA_20KEV,
+    )
+    assert peak_shapes(peaks, lorentz)[0][0].tolist() == pytest.approx(expected, rel=1e-6)
+
+
+def test_reference_wavelength_converts_the_instrument_width_through_d() -> None:
+    """Cu Kα FWHM 0.5° at a 20 keV peak (2θ = 12.5°), by hand: same d, Γ = Γ_Cu·tanθ/tanθ_Cu."""
+    cu, two_theta, gamma_cu = 1.54184, 12.5, 0.5
+    d = LAMBDA_20KEV / (2 * math.sin(math.radians(two_theta / 2)))
+    theta_cu = math.asin(cu / (2 * d))
+    expected = gamma_cu * math.tan(math.radians(two_theta / 2)) / math.tan(theta_cu)
+    peaks = PeakBatch(torch.tensor([[two_theta]], dtype=torch.float64), torch.ones(1, 1, dtype=torch.float64))
+    profile = ProfileParams("gaussian", fwhm=gamma_cu, wavelength_angstrom=LAMBDA_20KEV)
+    fwhm, _, _ = peak_shapes(peaks, profile, reference_wavelength=cu)
+    assert float(fwhm) == pytest.approx(expected, rel=1e-9)
+    # same relative width in d: Δd/d = (Γ/2)·cotθ (rad) at both wavelengths
+    rel_view = math.radians(float(fwhm)) / 2 / math.tan(math.radians(two_theta / 2))
+    assert rel_view == pytest.approx(math.radians(gamma_cu) / 2 / math.tan(theta_cu), rel=1e-9)
+    # Caglioti widths are read at θ_Cu, then converted
+    cag = ProfileParams("gaussian", U=0.01, V=-0.002, W=0.003, wavelength_angstrom=LAMBDA_20KEV)
+    t = math.tan(theta_cu)
+    by_hand = math.sqrt(0.01 * t**2 - 0.002 * t + 0.003) * math.tan(math.radians(two_theta / 2)) / t
+    assert float(peak_shapes(peaks, cag, reference_wavelength=cu)[0]) == pytest.approx(by_hand, rel=1e-9)
+    # size/strain widths are the same in d at every wavelength: unchanged by the reference
+    mixed = ProfileParams(
+        fwhm=gamma_cu, strain=5e-3, crystallite_size_angstrom=2000.0, wavelength_angstrom=0.6199
+    )
+    g_view = peak_shapes(peaks, ProfileParams("gaussian", fwhm=expected, wavelength_angstrom=0.6199))[0]
+    lor = scherrer_fwhm(
+        torch.tensor(math.radians(two_theta / 2), dtype=torch.float64), 2000.0, 0.6199
+    ) + strain_fwhm(torch.tensor(math.radians(two_theta / 2), dtype=torch.float64), 5e-3)
+    want = tch_pseudo_voigt(g_view, lor)[0]
+    assert float(peak_shapes(peaks, mixed, reference_wavelength=cu)[0]) == pytest.approx(
+        float(want), rel=1e-9
+    )
+
+
+def test_reference_wavelength_identity_unobservable_peaks_and_padding() -> None:
+    two_theta = torch.tensor([[0.0, 20.0, 60.0, 150.0]], dtype=torch.float64)
+    peaks = PeakBatch(two_theta, torch.tensor([[0.0, 1.0, 1.0, 1.0]], dtype=torch.float64))
+    plain = ProfileParams("gaussian", fwhm=0.2, wavelength_angstrom=1.54184)
+    same = peak_shapes(peaks, plain, reference_wavelength=1.54184)[0]
+    assert torch.equal(same, peak_shapes(peaks, plain)[0])  # λ = λ_ref: identity
+    # λ = 1.0 Å view, λ_ref = 1.54184 Å: the peak at 150° has d = 0.518 Å < λ_ref/2 = 0.771 Å (not seen at
+    # λ_ref): kept at 0.2° unconverted; the padding slot at 2θ = 0 gets the limit factor λ/λ_ref, finite.
+    short = ProfileParams("gaussian", fwhm=0.2, wavelength_angstrom=1.0)
+    fwhm = peak_shapes(peaks, short, reference_wavelength=1.54184)[0][0]
+    assert torch.isfinite(fwhm).all() and float(fwhm[3]) == pytest.approx(0.2, rel=1e-12)
+    assert float(fwhm[0]) == pytest.approx(0.2 / 1.54184, rel=1e-12)
+    theta_ref, factor = reference_theta(torch.deg2rad(two_theta[0]) / 2, 1.0, 1.54184)
+    assert float(theta_ref[3]) == pytest.approx(math.radians(75.0)) and float(factor[3]) == 1.0
+    y = render_profiles(peaks, torch.linspace(10.0, 170.0, 16001), short, reference_wavelength=1.54184)
+    assert torch.isfinite(y).all() and float(y.sum() * 0.01) == pytest.approx(3.0, rel=1e-3)
+    with pytest.raises(ConfigError, match="wavelength_angstrom"):
+        peak_shapes(peaks, ProfileParams("gaussian", fwhm=0.2), reference_wavelength=1.54184)

@@ -1,13 +1,25 @@
 """Batched peak-profile rendering (torch): PeakBatch + 2θ grid + profile parameters → patterns (B, N).
 
-Widths (FWHM in degrees 2θ; θ is the Bragg angle of the peak):
+Widths (FWHM in degrees 2θ; θ is the Bragg angle of the peak). Size and strain follow GSAS-II's conventions
+(``GetSampleSigGam``, constant wavelength), to which AlphaDiffract's sampled ranges refer:
 
 - instrument (Gaussian), Caglioti: Γ_G = sqrt(max(U tan²θ + V tanθ + W + P/cos²θ, floor)), U V W P
-  in deg² (AlphaDiffract quotes centidegrees²: multiply by 1e-4), or a constant ``fwhm``;
-- crystallite size (Lorentzian), Scherrer: Γ_size = K λ / (L cosθ) rad, K = 0.9, L and λ in Å
-  (1 µm = 10,000 Å);
-- microstrain (Lorentzian): Γ_strain = 4 ε tanθ rad, ε dimensionless (AlphaDiffract's "microstrain
-  500–10,000" is ε·1e6, see :func:`microstrain_to_strain`); Γ_L = Γ_size + Γ_strain.
+  in deg² (GSAS-II's U, V, W are Gaussian variances σ² in centidegrees²: FWHM² = 8 ln2 · 1e-4 · σ²),
+  or a constant ``fwhm``;
+- crystallite size (Lorentzian), Scherrer with K = 1: Γ_size = λ / (L cosθ) rad, L and λ in Å
+  (1 µm = 10,000 Å); GSAS-II writes it 1.8·λ/(π·size·cosθ) centidegrees with size in µm;
+- microstrain (Lorentzian): Γ_strain = ε tanθ rad, ε dimensionless; GSAS-II writes it
+  0.018·µstrain·tanθ/π centidegrees with µstrain = ε·1e6 (AlphaDiffract's "microstrain 500–10,000",
+  see :func:`microstrain_to_strain`); Γ_L = Γ_size + Γ_strain. Both terms are fully Lorentzian, as
+  GSAS-II's default mixing coefficient mx = 1.
+
+Reference wavelength (``reference_wavelength`` of :func:`peak_shapes` / :func:`render_profiles`): the
+instrument width (``fwhm`` or Caglioti) is then stated on the 2θ axis of λ_ref and carried to the view's
+λ = ``wavelength_angstrom`` through d, peak by peak. A peak of spacing d sits at sinθ_ref = λ_ref/(2d) =
+(λ_ref/λ) sinθ; its width there, Γ_ref(θ_ref) (degrees), is the relative width Δd/d = (Γ_ref/2)·cotθ_ref
+(Γ in rad), which at λ is Γ = Γ_ref · tanθ / tanθ_ref (degrees; exact to first order in the width). Size
+and strain widths have the same Δd/d at every wavelength (d/L and ε/2), so they need no conversion. Peaks
+with d < λ_ref/2 (sinθ_ref ≥ 1: not observable at λ_ref) keep Γ_ref unconverted, in the view's own 2θ.
 
 With both Γ_G and Γ_L the profile is the Thompson–Cox–Hastings pseudo-Voigt, Γ = (Γ_G⁵ + 2.69269
 Γ_G⁴Γ_L + 2.42843 Γ_G³Γ_L² + 4.47163 Γ_G²Γ_L³ + 0.07842 Γ_G Γ_L⁴ + Γ_L⁵)^(1/5) and η = 1.36603 q
@@ -40,8 +52,10 @@ from pxrdbench.errors import ConfigError, PatternError
 from pxrdbench.physics.peak_batch import PeakBatch
 
 PROFILE_SHAPES = ("gaussian", "lorentzian", "pseudo_voigt")
-SCHERRER_K = 0.9
-"""Scherrer shape constant K for spherical crystallites."""
+SCHERRER_K = 1.0
+"""Scherrer constant K; 1 as in GSAS-II (size FWHM = 1.8·λ/(π·size·cosθ) centidegrees, size in µm)."""
+STRAIN_FACTOR = 1.0
+"""Γ_strain = STRAIN_FACTOR·ε·tanθ rad; 1 as in GSAS-II (FWHM = 0.018·µstrain·tanθ/π centidegrees)."""
 CAGLIOTI_FLOOR_DEG2 = 1e-8
 """Floor on FWHM² (deg²) inside the Caglioti square root (FWHM ≥ 1e-4°)."""
 GAUSSIAN_WINDOW_FWHM = 3.0
@@ -66,10 +80,11 @@ class ProfileParams:
         U, V, W, P: Caglioti coefficients in deg² (missing ones count as 0):
             FWHM² = U tan²θ + V tanθ + W + P/cos²θ.
         eta: pseudo-Voigt mixing (0 Gaussian, 1 Lorentzian); only when no size/strain broadening is given.
-        crystallite_size_angstrom: Scherrer size L in Å (Lorentzian).
-        strain: microstrain ε (dimensionless, Lorentzian).
+        crystallite_size_angstrom: Scherrer size L in Å (Lorentzian, K = 1 as GSAS-II).
+        strain: microstrain ε (dimensionless, Lorentzian, FWHM ε·tanθ rad as GSAS-II).
         asymmetry: split-profile ρ ∈ (−1, 1); 0 is symmetric.
-        wavelength_angstrom: λ in Å, required with ``crystallite_size_angstrom``.
+        wavelength_angstrom: λ in Å of the peaks (the view's), required with ``crystallite_size_angstrom``
+            and with a ``reference_wavelength`` (:func:`peak_shapes`).
     """
 
     shape: str = "pseudo_voigt"
@@ -109,13 +124,32 @@ def caglioti_fwhm(theta_rad: Tensor, U: Number, V: Number, W: Number, P: Number 
 
 
 def scherrer_fwhm(theta_rad: Tensor, size_angstrom: Number, wavelength_angstrom: float) -> Tensor:
-    """Γ_size = K·λ / (L·cosθ) radians, returned in degrees; K = 0.9, L and λ in Å."""
+    """Γ_size = K·λ / (L·cosθ) radians, returned in degrees; K = 1, L and λ in Å (GSAS-II's convention:
+    1.8·λ/(π·size·cosθ) centidegrees with size in µm)."""
     return torch.rad2deg(SCHERRER_K * wavelength_angstrom / (size_angstrom * torch.cos(theta_rad)))
 
 
 def strain_fwhm(theta_rad: Tensor, strain: Number) -> Tensor:
-    """Γ_strain = 4·ε·tanθ radians, returned in degrees; ε dimensionless."""
-    return torch.rad2deg(4.0 * strain * torch.tan(theta_rad))
+    """Γ_strain = ε·tanθ radians, returned in degrees; ε dimensionless (GSAS-II's convention:
+    0.018·µstrain·tanθ/π centidegrees with µstrain = ε·1e6)."""
+    return torch.rad2deg(STRAIN_FACTOR * strain * torch.tan(theta_rad))
+
+
+def reference_theta(
+    theta_rad: Tensor, wavelength: float, reference_wavelength: float
+) -> tuple[Tensor, Tensor]:
+    """(θ_ref, tanθ / tanθ_ref) for peaks at Bragg angles θ (rad) of wavelength λ (Å) seen at λ_ref (Å).
+
+    Same d: sinθ_ref = (λ_ref/λ)·sinθ. A width Γ_ref (2θ at λ_ref) becomes Γ_ref·tanθ/tanθ_ref at λ (same
+    Δd/d). Peaks not observable at λ_ref (sinθ_ref ≥ 1, d < λ_ref/2) get θ_ref = θ and factor 1; at θ = 0
+    (padding) the factor is its limit λ/λ_ref.
+    """
+    sin_ref = torch.sin(theta_rad) * (reference_wavelength / wavelength)
+    seen = sin_ref.abs() < 1.0
+    theta_ref = torch.where(seen, torch.asin(sin_ref.clamp(-1.0, 1.0)), theta_rad)
+    ratio = torch.tan(theta_rad) / torch.tan(theta_ref)
+    ratio = torch.where(theta_ref == 0, wavelength / reference_wavelength, ratio)
+    return theta_ref, torch.where(seen, ratio, torch.ones_like(ratio))
 
 
 def tch_pseudo_voigt(gamma_g: Tensor, gamma_l: Tensor) -> tuple[Tensor, Tensor]:
@@ -127,19 +161,36 @@ def tch_pseudo_voigt(gamma_g: Tensor, gamma_l: Tensor) -> tuple[Tensor, Tensor]:
     return total, (1.36603 * q - 0.47719 * q**2 + 0.11116 * q**3).clamp(0.0, 1.0)
 
 
-def peak_shapes(peaks: PeakBatch, profile: ProfileParams) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-peak FWHM Γ (degrees), η and per-pattern ρ as float64 tensors of shape (B, P), (B, P), (B, 1)."""
+def peak_shapes(
+    peaks: PeakBatch, profile: ProfileParams, reference_wavelength: float | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-peak FWHM Γ (degrees), η and per-pattern ρ as float64 tensors of shape (B, P), (B, P), (B, 1).
+
+    ``reference_wavelength`` (Å): the instrument width (``fwhm`` / Caglioti) is stated in 2θ at that
+    wavelength and converted through d to ``profile.wavelength_angstrom`` (the peaks' wavelength), see
+    the module docstring; None (default) = stated in the peaks' own 2θ.
+    """
     batch, device = peaks.batch_size, peaks.device
     theta = torch.deg2rad(peaks.two_theta.to(torch.float64)) / 2.0
+    theta_g, scale_g = theta, None
+    if reference_wavelength is not None:
+        if profile.wavelength_angstrom is None:
+            raise ConfigError("ProfileParams: reference_wavelength needs wavelength_angstrom (the view's λ)")
+        if float(reference_wavelength) != float(profile.wavelength_angstrom):
+            theta_g, scale_g = reference_theta(
+                theta, float(profile.wavelength_angstrom), float(reference_wavelength)
+            )
 
     def arg(value: Number | None) -> Tensor | float:
         return 0.0 if value is None else _per_pattern(value, batch, device)
 
     gauss: Tensor | None = None
     if any(v is not None for v in (profile.U, profile.V, profile.W, profile.P)):
-        gauss = caglioti_fwhm(theta, arg(profile.U), arg(profile.V), arg(profile.W), arg(profile.P))
+        gauss = caglioti_fwhm(theta_g, arg(profile.U), arg(profile.V), arg(profile.W), arg(profile.P))
     elif profile.fwhm is not None:
         gauss = _per_pattern(profile.fwhm, batch, device).expand_as(theta)
+    if gauss is not None and scale_g is not None:
+        gauss = gauss * scale_g
     lor: Tensor | None = None
     if profile.crystallite_size_angstrom is not None:
         lor = scherrer_fwhm(theta, arg(profile.crystallite_size_angstrom), float(profile.wavelength_angstrom))
@@ -216,6 +267,7 @@ def render_profiles(
     conserve_area: bool = True,
     samples_per_fwhm: int = 16,
     max_chunk_elements: int = 1 << 18,
+    reference_wavelength: float | None = None,
 ) -> Tensor:
     """Bin-averaged sum of unit-area profiles, y_i = Σ_k I_k P_k(x_i); float32 Tensor[B, N].
 
@@ -234,10 +286,12 @@ def render_profiles(
         conserve_area: divide each peak by its mass inside the window (Σ_i y_i Δ = Σ_k I_k exactly).
         samples_per_fwhm: core resolution m (interpolation error ∝ 1/m²).
         max_chunk_elements: peaks × window bins evaluated at once (about 30 bytes each).
+        reference_wavelength: λ_ref (Å) whose 2θ axis the instrument width is stated on; it is converted
+            through d to ``profile.wavelength_angstrom`` (:func:`peak_shapes`). None: the grid's own 2θ.
     """
     start, step = _uniform_grid(grid)
     n_points, batch, device = grid.numel(), peaks.batch_size, peaks.device
-    fwhm, eta, rho = peak_shapes(peaks, profile)
+    fwhm, eta, rho = peak_shapes(peaks, profile, reference_wavelength)
     rho = rho.expand_as(fwhm)
     centre = (peaks.two_theta.to(torch.float64) - start) / step  # grid steps; bin i = [i − ½, i + ½)
     wide, narrow = fwhm * (1.0 + rho.abs()) / step, fwhm * (1.0 - rho.abs()) / step

@@ -66,13 +66,49 @@ class AugmentOp:
         raise NotImplementedError
 
 
+def shift_through_d(
+    two_theta_deg: Tensor, delta_deg: Tensor | float, wavelength: float, reference_wavelength: float
+) -> Tensor:
+    """Zero shift δ (degrees 2θ at λ_ref) applied to peaks at 2θ (degrees, at λ) through d; same dtype as 2θ.
+
+    Each peak's d = λ/(2 sinθ) sits at 2θ_ref = 2 asin(λ_ref/(2d)); shifted there, d' = λ_ref/(2 sin((2θ_ref
+    + δ)/2)) and 2θ' = 2 asin(λ/(2d')) (λ, λ_ref in Å). Peaks with d < λ_ref/2 (not observable at λ_ref)
+    are returned unshifted; 2θ_ref + δ is clamped to [−180°, 180°] and a d' below λ/2 lands at the limit
+    2θ' = ±180°. With λ = λ_ref this is 2θ + δ (up to rounding).
+    """
+    theta = torch.deg2rad(two_theta_deg.to(torch.float64)) / 2.0
+    sin_ref = torch.sin(theta) * (reference_wavelength / wavelength)
+    seen = sin_ref.abs() < 1.0
+    two_ref = 2.0 * torch.rad2deg(torch.asin(sin_ref.clamp(-1.0, 1.0)))
+    delta = torch.as_tensor(delta_deg, dtype=torch.float64, device=theta.device)
+    moved = torch.deg2rad((two_ref + delta).clamp(-180.0, 180.0)) / 2.0
+    sin_view = (torch.sin(moved) * (wavelength / reference_wavelength)).clamp(-1.0, 1.0)
+    out = torch.where(seen, 2.0 * torch.rad2deg(torch.asin(sin_view)), two_theta_deg.to(torch.float64))
+    return out.to(two_theta_deg.dtype)
+
+
 class ZeroShift(AugmentOp):
-    """Shift all peaks of a pattern by one δ ~ U(range_deg) (degrees); ``random_sign``: ±δ at random."""
+    """Shift all peaks of a pattern by one δ ~ U(range_deg) (degrees); ``random_sign``: ±δ at random.
+
+    ``reference_wavelength`` (Å, default None): δ is a zero shift in 2θ at that wavelength, applied to each
+    peak's reference angle and carried to the peaks' wavelength ``wavelength_angstrom`` (Å, the view's)
+    through d (:func:`shift_through_d`); None: δ is added to the view's own 2θ. Equal wavelengths give
+    2θ + δ exactly."""
 
     level = "peaks"
 
-    def __init__(self, range_deg: Range = (-0.02, 0.02), random_sign: bool = False) -> None:
+    def __init__(
+        self,
+        range_deg: Range = (-0.02, 0.02),
+        random_sign: bool = False,
+        reference_wavelength: float | None = None,
+        wavelength_angstrom: float | None = None,
+    ) -> None:
         self.range, self.random_sign = as_range(range_deg, "ZeroShift.range_deg"), random_sign
+        if reference_wavelength is not None and wavelength_angstrom is None:
+            raise ConfigError("ZeroShift: reference_wavelength needs wavelength_angstrom (the view's λ in Å)")
+        self.reference = None if reference_wavelength is None else float(reference_wavelength)
+        self.wavelength = None if wavelength_angstrom is None else float(wavelength_angstrom)
 
     def apply(self, x: PeakBatch, generator, grid) -> PeakBatch:
         delta = uniform(self.range, (x.batch_size, 1), generator, x.device)
@@ -80,6 +116,8 @@ class ZeroShift(AugmentOp):
             delta = delta * torch.where(
                 uniform((0, 1), (x.batch_size, 1), generator, x.device) < 0.5, -1.0, 1.0
             )
+        if self.reference is not None and self.reference != self.wavelength:
+            return x.with_(two_theta=shift_through_d(x.two_theta, delta, self.wavelength, self.reference))
         return x.with_(two_theta=x.two_theta + delta.to(x.two_theta.dtype))
 
 

@@ -1,7 +1,8 @@
 """Rendering a batch for a view, on the batch's device: simulated (cached reflections) or experimental.
 
 Simulated: ``batch_peaks`` (Bragg positions, m·|F|²·LP) → the view's pipeline (peak ops, ``Render`` with a
-sampled profile, pattern ops) or a named perturbation set → binning → normalisation. Experimental: Bragg
+sampled profile, pattern ops) or a named perturbation set (given the view's wavelength, to which XCCP's Cu Kα widths
+and shifts are converted through d) → binning → normalisation. Experimental: Bragg
 re-mapping to the view's wavelength, resampling onto its grid (the unmeasured part masked, never invented) →
 binning → the same normalisation. Past this point simulated and measured patterns follow one code path.
 """
@@ -74,7 +75,11 @@ def render_batch(
     device = d.device
     grid = view.grid.tensor(device)
     peaks = batch_peaks(d, mf2, view.wavelength, (view.grid.start, view.grid.stop), doublet=view.doublet)
-    pipeline = perturbation_pipeline(perturbation) if perturbation else view.build_pipeline(train)
+    pipeline = (
+        perturbation_pipeline(perturbation, view.wavelength.angstrom)
+        if perturbation
+        else view.build_pipeline(train)
+    )
     first = int(batch["index"][0]) if "index" in batch and len(batch["index"]) else 0
     out = dict(batch)
     for v in range(n_views):

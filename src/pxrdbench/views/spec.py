@@ -90,16 +90,11 @@ class ViewSpec:
                 False: build_pipeline(self._with_wavelength(self.eval_pipeline))}  # fmt: skip
 
     def _with_wavelength(self, spec: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Give every Render step the view's wavelength (needed by Scherrer size broadening)."""
-        out = []
-        for step in spec:
-            step = dict(step)
-            if step.get("op") == "Render":
-                profile = dict(step.get("profile", {}))
-                profile.setdefault("wavelength_angstrom", self.wavelength.angstrom)
-                step["profile"] = profile
-            out.append(step)
-        return out
+        """Give every Render step the view's wavelength (Scherrer size broadening; the target of a
+        ``reference_wavelength``), and every step with a ``reference_wavelength`` (ZeroShift) too."""
+        from pxrdbench.views.perturbations import with_wavelength
+
+        return with_wavelength(spec, self.wavelength.angstrom)
 
     def build_pipeline(self, train: bool) -> Any:
         """The compiled augmentation pipeline (peaks → Render → pattern ops) for training or evaluation."""

@@ -50,6 +50,11 @@ def test_build_info_and_export_agree(cif_folder, tmp_path, capsys) -> None:
     assert number(r"failed\s+(\d+):", built.out) == info["failed"]
     assert info["cache_hash"] in built.out.replace("\n", "")
     assert sum(info["splits"].values()) == 3 and info["groups"] == 2
+    # the two NaCl copies are one within-source duplicate set; the build log and summary say so too
+    assert (info["duplicate_sets"], info["in_duplicate_sets"]) == (1, 2)
+    assert number(r"(\d+) duplicate sets \((\d+) entries\)", built.err) == info["duplicate_sets"]
+    assert number(r"duplicate sets\s+(\d+)", built.out) == info["duplicate_sets"]
+    assert number(r"\((\d+)\s+entries in them\)", built.out) == info["in_duplicate_sets"]
 
     out = tmp_path / "splits.csv"
     assert main(["data", "export-splits", cif_folder, str(out)]) == 0

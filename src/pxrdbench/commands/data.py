@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     build.add_argument("--force", action="store_true", help="rebuild even if a verified cache exists")
     info = sub.add_parser(
-        "info", help="counts per split and crystal system, failures, hash, size, build time"
+        "info", help="counts per split and crystal system, failures, duplicate sets, hash, size, build time"
     )
     info.add_argument("dataset")
     info.add_argument("--max-structures", type=int, default=None)
@@ -86,6 +86,9 @@ def _print_info(info: dict, *, as_json: bool) -> None:
         f"[bold]{info['dataset']}[/]  structures {info['structures']} (read {info['entries_read']}, failed "
         f"{info['failed']}: {info['failed_parse']} parse / {info['failed_process']} processing, duplicates dropped "
         f"{info['duplicates_dropped']})  space groups {info['distinct_space_groups']}  groups {info['groups']}"
+    )
+    console.print(
+        f"within-source duplicate sets {info['duplicate_sets']} ({info['in_duplicate_sets']} entries in them)"
     )
     console.print(
         f"cache {info['cache_dir']}  hash {info['cache_hash']}  split hash {info['split_hash']}  "

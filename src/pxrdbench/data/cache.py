@@ -111,6 +111,47 @@ class DatasetCache:
                 out[i, int(z) - 1] = True
         return out
 
+    def duplicate_set_labels(self) -> np.ndarray:
+        """Str[N]: each row's within-source duplicate-set label (the set's smallest id; "" when it has none).
+
+        Read from the ``duplicate_set`` column of ``entries.csv``; an entries table without that column (one
+        assembled by hand) gets it computed from the cached atoms, exactly as the build does.
+        """
+        if "duplicate_set" not in self.entries.columns:
+            self.entries["duplicate_set"] = self._compute_duplicate_sets()
+        return self.entries["duplicate_set"].astype(str).to_numpy()
+
+    def duplicate_sets(self) -> np.ndarray:
+        """Int64[N]: for every row, the row index of its duplicate set's representative (itself when alone).
+
+        The representative is the row whose id is the set's label (its smallest id). Truth for query row
+        ``i`` among candidate rows ``R`` is ``rep[R] == rep[i]``. Sets hold exact duplicates of one source
+        (:mod:`pxrdbench.data.duplicates`), which always share a split.
+        """
+        labels = self.duplicate_set_labels()
+        row_of = {str(i): r for r, i in enumerate(self.entries["id"].astype(str))}
+        return np.array([row_of[lab] if lab else r for r, lab in enumerate(labels)], dtype=np.int64)
+
+    def _compute_duplicate_sets(self) -> list[str]:
+        from pxrdbench.data.duplicates import DuplicateCandidate, duplicate_sets, structure_loader
+
+        e = self.entries
+        z, frac, lattice = self.ragged("atoms.z"), self.ragged("atoms.frac"), self.arrays["atoms.lattice"]
+        cells = e[["a", "b", "c", "alpha", "beta", "gamma"]].to_numpy(float)
+        return duplicate_sets(
+            [
+                DuplicateCandidate(
+                    id=str(e["id"].iloc[r]),
+                    source=str(e["source"].iloc[r]),
+                    formula=str(e["formula"].iloc[r]),
+                    space_group=int(e["space_group"].iloc[r]),
+                    lattice=tuple(cells[r]),
+                    structure=structure_loader(z[r], frac[r], lattice[r]),
+                )
+                for r in range(len(e))
+            ]
+        )
+
     def reflections(self, index: int, d_min: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """(d Å, m·|F|²) of one structure for d >= d_min (descending d)."""
         d = self.reflections_d[index]
@@ -131,7 +172,9 @@ class DatasetCache:
         return out
 
     def info(self) -> dict[str, Any]:
-        """Counts per split and crystal system, distinct space groups, failures, hash, size and build time."""
+        """Counts per split and crystal system, distinct space groups, failures, within-source duplicate sets
+        (``duplicate_sets``: sets of two or more; ``in_duplicate_sets``: entries in them), hash, size and build
+        time."""
         from pxrdbench.symmetry.spacegroups import CRYSTAL_SYSTEMS
 
         e = self.entries
@@ -143,6 +186,7 @@ class DatasetCache:
         }
         size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
         counts = self.manifest["counts"]
+        dup = self.duplicate_set_labels()
         return {
             "dataset": self.name,
             "cache_dir": str(self.path),
@@ -159,6 +203,8 @@ class DatasetCache:
             "distinct_space_groups": int(e["space_group"].nunique()),
             "groups": int(e["group"].nunique()),
             "disordered": int(e["disordered"].sum()),
+            "duplicate_sets": len({d for d in dup if d}),
+            "in_duplicate_sets": int(sum(1 for d in dup if d)),
             "size_bytes": size,
             "build_time_s": self.manifest["build_time_s"],
         }

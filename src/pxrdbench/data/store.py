@@ -1,11 +1,12 @@
 """The dataset cache: labels, reflections, atoms, neighbour lists and splits of every structure, built once.
 
 Layout of one cache directory ``$PXRDBENCH_CACHE/<dataset>-<hash>/`` (the hash covers the source files, the
-build parameters, the structure limit and the code's cache format, so any change gives a new directory):
+build parameters, the structure limit, the code's cache format and the duplicate rule, so any change gives a new
+directory):
 
 - ``manifest.json``  what was built, how, counts, build time, split hash, and the SHA-256 of every other file;
 - ``entries.csv``    one row per kept structure: id, source, group, split, formula, labels, Niggli cell,
-  elements;
+  elements, duplicate set (within-source exact duplicates, :mod:`pxrdbench.data.duplicates`; "" when none);
 - ``arrays.npz``     ragged reflections (d Å, m·|F|², hkl, multiplicity), atoms (Z, fractional coordinates,
   lattice), CGCNN neighbour lists and radius graphs;
 - ``failures.csv``   every entry that was skipped, with its id, stage and reason;
@@ -37,8 +38,8 @@ from pxrdbench.data.ragged import pack, save_ragged
 from pxrdbench.data.records import SourceFailure, StructureRecord
 from pxrdbench.errors import CacheError
 
-CACHE_FORMAT = 2
-"""Bump when the on-disk layout or the meaning of a cached value changes."""
+CACHE_FORMAT = 3
+"""Bump when the on-disk layout or the meaning of a cached value changes (3: ``duplicate_set`` column)."""
 
 DATA_FILES = ("entries.csv", "arrays.npz", "failures.csv", "duplicates.csv")
 
@@ -69,10 +70,12 @@ def cache_key(
     fractions: tuple[float, ...],
 ) -> dict[str, Any]:
     """What the cache content depends on; its SHA-256 names the directory."""
+    from pxrdbench.data.duplicates import RULE
     from pxrdbench.data.sources import source_fingerprint
 
     return {
         "cache_format": CACHE_FORMAT,
+        "duplicate_rule": dict(RULE),
         "dataset": dataset,
         "source_fingerprint": source_fingerprint(dataset),
         "params": params.to_dict(),
@@ -191,10 +194,11 @@ def build_cache(
     strata = [int(res["labels"]["space_group_number"]) for _, res in ok]
     splits = make_splits(ids, groups, strata, fractions=fractions, seed=split_seed)
     split_of = {i: name for name, members in splits.items() for i in members}
+    duplicate_set = _duplicate_sets(ok, log)
     tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    _write_entries(tmp / "entries.csv", ok, groups, split_of)
+    _write_entries(tmp / "entries.csv", ok, groups, split_of, duplicate_set)
     _write_arrays(tmp / "arrays.npz", [res for _, res in ok])
     _write_rows(tmp / "failures.csv", ("id", "source", "stage", "reason"), failures)
     _write_rows(tmp / "duplicates.csv", ("id", "source", "duplicate_of"), duplicates)
@@ -210,6 +214,8 @@ def build_cache(
             "failed_parse": sum(1 for f in failures if f[2] == "parse"),
             "failed_process": sum(1 for f in failures if f[2] == "process"),
             "duplicates_dropped": len(duplicates),
+            "duplicate_sets": len({d for d in duplicate_set if d}),
+            "in_duplicate_sets": sum(1 for d in duplicate_set if d),
             "splits": split_counts,
         },
         "split_hash": split_hash(splits),
@@ -223,7 +229,8 @@ def build_cache(
     log(
         f"{dataset}: {n_seen} entries read, {len(ok)} kept, {len(failures)} failed "
         f"({manifest['counts']['failed_parse']} parse, {manifest['counts']['failed_process']} processing), "
-        f"{len(duplicates)} duplicates dropped; splits {split_counts}; "
+        f"{len(duplicates)} duplicates dropped, {manifest['counts']['duplicate_sets']} duplicate sets "
+        f"({manifest['counts']['in_duplicate_sets']} entries); splits {split_counts}; "
         f"{manifest['build_time_s']} s -> {final}"
     )
     return final
@@ -247,13 +254,39 @@ def _deduplicate(
     return [x for x in ok if x[1]["id"] in keep], [(i, source_of[i], dup) for i, dup in dropped]
 
 
-def _write_entries(path: Path, ok: list, groups: list[str], split_of: dict[str, str]) -> None:
+def _duplicate_sets(ok: list[tuple[StructureRecord, dict[str, Any]]], log: Any) -> list[str]:
+    """Within-source exact-duplicate label per kept entry (:func:`pxrdbench.data.duplicates.duplicate_sets`).
+
+    Structures are rebuilt from the cached atoms (majority species, fractional coordinates, cell), never from
+    the parsed record, so the labels are the same for any number of build workers (which parse in the
+    workers); partial occupancies still count through the formula, which must agree.
+    """
+    from pxrdbench.data.duplicates import DuplicateCandidate, duplicate_sets, structure_loader
+
+    candidates = [
+        DuplicateCandidate(
+            id=res["id"],
+            source=rec.source,
+            formula=res["formula"],
+            space_group=int(res["labels"]["space_group_number"]),
+            lattice=tuple(res["labels"]["niggli"]),
+            structure=structure_loader(res["atoms"]["z"], res["atoms"]["frac"], res["atoms"]["lattice"]),
+        )
+        for rec, res in ok
+    ]
+    return duplicate_sets(candidates, log=log)
+
+
+def _write_entries(
+    path: Path, ok: list, groups: list[str], split_of: dict[str, str], duplicate_set: list[str]
+) -> None:
     cols = (  # noqa: SIM905
         "index id source group split formula space_group space_group_symbol crystal_system laue_class "
-        "extinction_group a b c alpha beta gamma n_sites volume elements disordered symprec_stable"
+        "extinction_group a b c alpha beta gamma n_sites volume elements disordered symprec_stable "
+        "duplicate_set"
     ).split()
     rows = []
-    for i, ((rec, res), group) in enumerate(zip(ok, groups, strict=True)):
+    for i, ((rec, res), group, dup) in enumerate(zip(ok, groups, duplicate_set, strict=True)):
         lab = res["labels"]
         a, b, c, al, be, ga = lab["niggli"]
         rows.append(
@@ -262,7 +295,7 @@ def _write_entries(path: Path, ok: list, groups: list[str], split_of: dict[str, 
                 lab["space_group_number"], lab["space_group_symbol"], lab["crystal_system_index"],
                 lab["laue_class"], lab["extinction_group"],
                 a, b, c, al, be, ga, res["n_sites"], res["volume"], " ".join(map(str, res["elements"])),
-                int(res["disordered"]), int(lab["symprec_stable"]),
+                int(res["disordered"]), int(lab["symprec_stable"]), dup,
             )
         )  # fmt: skip
     _write_rows(path, cols, rows)

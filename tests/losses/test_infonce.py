@@ -92,6 +92,40 @@ def test_single_process_gather_is_a_no_op():
     assert torch.allclose(symmetric_infonce(z, z.detach() + 0.1, temperature=0.5, gather=True), loss)
 
 
+def test_local_negatives_loss_and_gradients_are_unchanged():
+    """gather=False (the default, XCCP's in-batch negatives): the plain formula, bit for bit, and the values
+    this input gave before the gathered path's gradient scaling moved from the loss to the embeddings."""
+    torch.manual_seed(7)
+    z_a = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    z_b = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    module = InfoNCELoss(learnable=True, init=0.2).double()
+    loss = module(z_a, z_b, gather=False)
+    loss.backward()
+    # the same computation written out: normalise, scale the cosine logits, average the two cross-entropies
+    ref_a, ref_b = z_a.detach().clone().requires_grad_(True), z_b.detach().clone().requires_grad_(True)
+    ref_log_scale = module.log_scale.detach().clone().requires_grad_(True)
+    logits = ref_log_scale.exp().clamp(max=100.0) * (
+        F.normalize(ref_a, dim=-1) @ F.normalize(ref_b, dim=-1).t()
+    )
+    labels = torch.arange(5)
+    reference = 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
+    reference.backward()
+    assert torch.equal(loss.detach(), reference.detach())
+    assert torch.equal(z_a.grad, ref_a.grad) and torch.equal(z_b.grad, ref_b.grad)
+    assert torch.equal(module.log_scale.grad, ref_log_scale.grad)
+    # pinned values (float64) from before the change
+    pinned = {
+        "loss": (loss.item(), 3.200649206947979),
+        "log_scale": (module.log_scale.grad.item(), 2.3829051225970255),
+    }
+    for name, (got, want) in pinned.items():
+        assert math.isclose(got, want, rel_tol=1e-12), (name, got, want)
+    z_a_row0 = [-0.2001899459468538, 0.07874173542034814, -0.07305577203493946, 0.1050937011885313]
+    z_b_row4 = [0.3907512204089671, 0.32388942177401986, -0.18259456965707613, 0.14968368420465306]
+    assert torch.allclose(z_a.grad[0], torch.tensor(z_a_row0, dtype=torch.float64), rtol=1e-12, atol=1e-15)
+    assert torch.allclose(z_b.grad[4], torch.tensor(z_b_row4, dtype=torch.float64), rtol=1e-12, atol=1e-15)
+
+
 def test_bad_arguments_raise():
     z = torch.randn(3, 2)
     with pytest.raises(ConfigError):
@@ -120,7 +154,7 @@ def _shared_problem() -> tuple[torch.nn.Linear, torch.Tensor, torch.Tensor]:
     )
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
+def _worker(rank: int, port: int, out_dir: str, learnable: bool) -> None:
     # a forked child must not enter the OpenMP pool the parent already started (libgomp hangs): one thread;
     # and a hang becomes a failure after 60 s instead of a stuck test run
     torch.set_num_threads(1)
@@ -128,18 +162,24 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
     try:
         encoder, x, z_b = _shared_problem()
+        infonce = InfoNCELoss(
+            learnable=learnable, temperature=0.1
+        ).double()  # learnable: log(1/τ) starts at log 10
         start = sum(ROWS[:rank])
         rows = slice(start, start + ROWS[rank])
         z_b_local = z_b[rows].clone().requires_grad_(True)
-        loss = symmetric_infonce(encoder(x[rows]), z_b_local, temperature=0.1, gather=True)
+        loss = infonce(encoder(x[rows]), z_b_local, gather=True)
         loss.backward()
-        for p in encoder.parameters():  # what DDP does: mean all-reduce of parameter gradients
+        for p in [
+            *encoder.parameters(),
+            *infonce.parameters(),
+        ]:  # what DDP does: mean all-reduce of gradients
             dist.all_reduce(p.grad)
             p.grad /= WORLD
-        torch.save(
-            {"loss": loss.detach(), "weight_grad": encoder.weight.grad, "z_b_grad": z_b_local.grad},
-            Path(out_dir) / f"rank{rank}.pt",
-        )
+        result = {"loss": loss.detach(), "weight_grad": encoder.weight.grad, "z_b_grad": z_b_local.grad}
+        if learnable:
+            result["log_scale_grad"] = infonce.log_scale.grad
+        torch.save(result, Path(out_dir) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -151,15 +191,17 @@ def _free_port() -> int:
 
 
 @pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="needs the fork start method (POSIX)")
-def test_gathered_loss_under_two_gloo_processes_equals_the_concatenated_batch(tmp_path):
+@pytest.mark.parametrize("learnable", [False, True], ids=["fixed_tau", "learnable_tau"])
+def test_gathered_loss_under_two_gloo_processes_equals_the_concatenated_batch(tmp_path, learnable):
     # fork, not spawn: spawned children re-import torch (~10-30 s on a loaded 2-core machine) and must import
     # this test module by a name pytest does not guarantee; forked children start in milliseconds
     mp.start_processes(
-        _worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True, start_method="fork"
+        _worker, args=(_free_port(), str(tmp_path), learnable), nprocs=WORLD, join=True, start_method="fork"
     )
     encoder, x, z_b = _shared_problem()
+    infonce = InfoNCELoss(learnable=learnable, temperature=0.1).double()
     z_b = z_b.clone().requires_grad_(True)
-    reference = symmetric_infonce(encoder(x), z_b, temperature=0.1)
+    reference = infonce(encoder(x), z_b)
     reference.backward()
     for rank in range(WORLD):
         result = torch.load(tmp_path / f"rank{rank}.pt")
@@ -168,3 +210,7 @@ def test_gathered_loss_under_two_gloo_processes_equals_the_concatenated_batch(tm
         assert torch.allclose(result["weight_grad"], encoder.weight.grad, atol=1e-12)
         # the local shard receives W × its slice of the single-process gradient (undone by DDP's mean)
         assert torch.allclose(result["z_b_grad"], WORLD * z_b.grad[start : start + ROWS[rank]], atol=1e-12)
+        if learnable:
+            # the scale is held in full on every rank: after the mean, exactly the concatenated batch's ∂L/∂log s
+            ratio = (result["log_scale_grad"] / infonce.log_scale.grad).item()
+            assert math.isclose(ratio, 1.0, rel_tol=1e-5), f"log-scale gradient ratio ddp/single = {ratio}"

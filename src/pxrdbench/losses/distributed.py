@@ -11,9 +11,18 @@ DDP all-reduces parameter gradients with a mean, giving (1/W)·Σ_k g_k = (1/W)�
 1/W. (Gathering without the local-slice trick would give no gradient at all; computing only the local anchors'
 loss rows would miss the terms where z_k is another rank's negative.)
 
-Scaling used here: :func:`scale_gradient_for_ddp_mean` multiplies the gradient (not the value) by W, so that
-after DDP's mean all-reduce the parameter gradient equals ∂L/∂θ of single-process training on the concatenated
-batch, and the logged loss value equals that single-process loss. Outside a process group both functions are
+Scaling used here, and why it sits on the embeddings, not on the loss. A parameter held in full on every rank
+that acts on the gathered batch itself, such as InfoNCE's learnable logit scale s = 1/τ, is different: every
+rank evaluates the whole L and so already holds the whole ∂L/∂s, and DDP's mean of W equal copies is ∂L/∂s.
+Multiplying the loss's gradient by W would fix θ but give s W·∂L/∂s (2× measured on 2 ranks). So
+:func:`scale_gradient_for_ddp_mean` (identity forward, gradient × W backward) is applied to this rank's local
+embeddings before the gather, leaving the loss unscaled. On rank k the gradients are then
+
+    θ (encoder): W·∂L/∂z_k·∂z_k/∂θ   →  DDP mean: (1/W)·Σ_k W·∂L/∂z_k·∂z_k/∂θ = ∂L/∂θ
+    s (scale):   ∂L/∂s               →  DDP mean: (1/W)·Σ_k ∂L/∂s             = ∂L/∂s
+
+i.e. both equal the gradients of single-process training on the concatenated batch, and the loss value (the
+same global L on every rank) equals that single-process loss. Outside a process group both functions are
 no-ops. Ranks may hold different numbers of rows (padded for the collective, trimmed after).
 """
 
@@ -65,12 +74,26 @@ def all_gather_with_grad(tensor: Tensor) -> Tensor:
     return torch.cat(pieces, dim=0)
 
 
-def scale_gradient_for_ddp_mean(loss: Tensor) -> Tensor:
-    """Same value as ``loss``, gradient times the world size W (undoes DDP's 1/W mean; see module doc).
+class _ScaleGradient(torch.autograd.Function):
+    """Identity forward (exactly the same values); the incoming gradient times ``factor`` backward."""
 
-    Implemented as W·loss − (W − 1)·loss.detach(); identity when not distributed.
+    @staticmethod
+    def forward(ctx, tensor: Tensor, factor: float) -> Tensor:  # type: ignore[override]
+        ctx.factor = factor
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        return grad * ctx.factor, None
+
+
+def scale_gradient_for_ddp_mean(tensor: Tensor) -> Tensor:
+    """Same values as ``tensor``, gradient times the world size W (undoes DDP's 1/W mean; see module doc).
+
+    Apply it on the path to the rank-local embeddings only (not to a loss that also depends on parameters
+    every rank holds in full, whose gradient must not be scaled); identity when not distributed.
     """
     w = world_size()
     if w == 1:
-        return loss
-    return loss * w - loss.detach() * (w - 1)
+        return tensor
+    return _ScaleGradient.apply(tensor, float(w))

@@ -6,7 +6,10 @@ With u = z/‖z‖ (cosine similarity s(a, b) = u_a·u_b) and logits S_ij = u_a,
 
 (XCCP eq. 5: cross-entropy from patterns to structures and back, averaged). ``logit_scale`` = 1/τ. With
 ``gather=True`` the N pairs are the concatenation over all data-parallel ranks (see
-:mod:`pxrdbench.losses.distributed` for why the local-slice gather gives the exact gradient, and its scaling).
+:mod:`pxrdbench.losses.distributed` for why the local-slice gather gives the exact gradient). The ×W that
+undoes DDP's gradient mean is applied to the local unit embeddings before the gather, not to the loss: a
+learnable logit scale, held in full on every rank, then gets ∂L/∂(1/τ) of the global loss after DDP's mean
+(not W times it), and the encoders get ∂L/∂θ. ``gather=False`` involves no scaling at all.
 """
 
 from __future__ import annotations
@@ -50,11 +53,12 @@ def symmetric_infonce(
     u_a = F.normalize(z_a, dim=-1)
     u_b = F.normalize(z_b, dim=-1)
     if gather:
-        u_a, u_b = all_gather_with_grad(u_a), all_gather_with_grad(u_b)
+        # ×W on the embedding path only (see the module docstrings): the scale's gradient stays unscaled
+        u_a = all_gather_with_grad(scale_gradient_for_ddp_mean(u_a))
+        u_b = all_gather_with_grad(scale_gradient_for_ddp_mean(u_b))
     logits = scale * (u_a @ u_b.t())
     labels = torch.arange(logits.shape[0], device=logits.device)
-    loss = 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
-    return scale_gradient_for_ddp_mean(loss) if gather else loss
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
 
 
 class InfoNCELoss(nn.Module):

@@ -28,22 +28,32 @@ def test_accuracy_balanced_and_per_class_ignore_unknown_labels() -> None:
     assert "top3_accuracy" not in m  # labels only: no top-k
 
 
-def test_topk_from_scores_and_top1_matches_argmax_under_ties() -> None:
+def test_topk_from_scores_breaks_ties_uniformly_at_random_in_expectation() -> None:
     probs = torch.tensor(
         [
             [0.5, 0.3, 0.2, 0.0, 0.0, 0.0],  # true 0: rank 1
             [0.5, 0.3, 0.2, 0.0, 0.0, 0.0],  # true 2: rank 3
-            [0.1, 0.1, 0.1, 0.1, 0.3, 0.3],  # true 2: rank 5 (4, 5, then the 0.1 ties in index order)
-            [0.4, 0.4, 0.2, 0.0, 0.0, 0.0],  # true 1: tie with class 0 -> argmax picks 0, so wrong at top-1
+            [0.1, 0.1, 0.1, 0.1, 0.3, 0.3],  # true 2: 2 above, tied with 3 others -> P(top-k) = (k - 2) / 4
+            [0.4, 0.4, 0.2, 0.0, 0.0, 0.0],  # true 1: tied with class 0 at the top -> half right at top-1
         ]
     )
     y_true = torch.tensor([0, 2, 2, 1])
     m = classification_metrics(y_true, probs, 6)
-    assert m["accuracy"] == pytest.approx(25.0)
+    assert m["accuracy"] == pytest.approx(100 * 1.5 / 4)
     assert m["top1_accuracy"] == pytest.approx(m["accuracy"])
-    assert m["top3_accuracy"] == pytest.approx(75.0)
-    assert m["top5_accuracy"] == pytest.approx(100.0)
-    assert per_item_correct(y_true, probs).tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert m["top3_accuracy"] == pytest.approx(100 * 3.25 / 4)
+    assert m["top5_accuracy"] == pytest.approx(100 * 3.75 / 4)
+    assert per_item_correct(y_true, probs).tolist() == [1.0, 0.0, 0.0, 0.5]
+
+
+def test_uniform_scores_score_exactly_chance_never_the_truth() -> None:
+    y_true = np.array([0, 3, 6, 2, 2])
+    uniform = np.full((5, 7), 1.0 / 7.0)
+    m = classification_metrics(y_true, uniform, 7)
+    assert m["accuracy"] == pytest.approx(100.0 / 7.0)
+    assert m["balanced_accuracy"] == pytest.approx(100.0 / 7.0)
+    assert m["top3_accuracy"] == pytest.approx(300.0 / 7.0)
+    assert per_item_correct(y_true, np.zeros((5, 7))).tolist() == pytest.approx([1 / 7] * 5)
 
 
 def test_classification_rejects_bad_inputs() -> None:

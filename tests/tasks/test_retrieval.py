@@ -16,10 +16,13 @@ from pxrdbench.tasks.metrics.retrieval import (
     element_prescreen_mask,
     element_random_baseline,
     random_hit_rates,
+    random_ranking_per_query,
+    rank_counts,
     rank_of_true,
     retrieval_metrics,
     retrieval_per_query,
-    space_group_via_retrieval,
+    tied_top_share,
+    top1_space_group_share,
     topk_similarities,
 )
 
@@ -63,17 +66,20 @@ def test_rank_of_true_matches_argsort_with_and_without_mask() -> None:
     sims = _brute(queries, candidates)
     expected = 1 + (sims > sims[torch.arange(37), true_index][:, None]).sum(dim=1)
     ranks = rank_of_true(queries, candidates, true_index, chunk_size=9, query_chunk_size=4)
-    assert torch.equal(ranks, expected)
+    assert ranks.tolist() == expected.double().tolist()  # no ties among random vectors
     allowed = torch.rand(37, 101, generator=torch.Generator().manual_seed(1)) < 0.3
     masked = rank_of_true(queries, candidates, true_index, allowed=allowed, chunk_size=9)
     higher = (sims > sims[torch.arange(37), true_index][:, None]) & allowed
-    assert torch.equal(masked, 1 + higher.sum(dim=1))
+    assert masked.tolist() == (1 + higher.sum(dim=1)).double().tolist()
 
 
-def test_exact_duplicate_of_the_true_candidate_is_a_tie_not_a_miss() -> None:
+def test_a_candidate_tied_with_the_truth_is_half_a_rank_not_a_free_hit() -> None:
     candidates = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0]])  # 0 and 1 are the same direction
-    ranks = rank_of_true(torch.tensor([[3.0, 0.0]]), candidates, torch.tensor([0]))
-    assert ranks.tolist() == [1]
+    counts = rank_counts(torch.tensor([[3.0, 0.0]]), candidates, torch.tensor([0]))
+    assert counts.expected_rank().tolist() == [1.5]  # 1 + #higher + #tied / 2
+    assert counts.hit_probability(1).tolist() == [0.5] and counts.hit_probability(2).tolist() == [1.0]
+    assert counts.strictly_first().tolist() == [False]
+    assert rank_of_true(torch.tensor([[3.0, 0.0]]), candidates, torch.tensor([0])).tolist() == [1.5]
     with pytest.raises(InputError, match="true_index"):
         rank_of_true(torch.tensor([[3.0, 0.0]]), candidates, torch.tensor([5]))
     with pytest.raises(InputError, match="exactly one"):
@@ -89,7 +95,7 @@ def test_rank_with_truth_sets_counts_allowed_non_true_candidates_above_the_best_
     ranks = rank_of_true(queries, candidates, truth=truth, chunk_size=chunk)
     sims = _brute(queries, candidates)
     best = torch.where(truth, sims, -torch.inf).amax(dim=1, keepdim=True)
-    assert ranks.tolist() == (1 + ((sims > best + 1e-6) & ~truth).sum(dim=1)).tolist() == [2, 3]
+    assert ranks.tolist() == (1 + ((sims > best + 1e-6) & ~truth).sum(dim=1)).double().tolist() == [2, 3]
     allowed = torch.tensor([[False, True, True, True], [True, False, True, True]])
     masked = rank_of_true(queries, candidates, truth=truth, allowed=allowed, chunk_size=chunk)
     assert masked.tolist() == [1, 2]  # the pre-screen removes query 0's 0.9 and query 1's 0.87
@@ -103,6 +109,38 @@ def test_one_true_candidate_as_index_or_as_mask_gives_the_same_ranks() -> None:
     assert torch.equal(
         rank_of_true(queries, candidates, true_index), rank_of_true(queries, candidates, truth=truth)
     )
+
+
+@pytest.mark.parametrize(("n", "t"), [(10, 1), (10, 3), (4, 4), (25, 2)])
+def test_a_collapsed_model_scores_exactly_a_uniformly_random_ranking(n: int, t: int) -> None:
+    """Every embedding equal: all candidates tie, and the tie-aware metrics equal the analytic expectation."""
+    queries, candidates = torch.ones(3, 4), torch.ones(n, 4)
+    truth = torch.zeros(3, n, dtype=torch.bool)
+    truth[:, :t] = True
+    per_query = retrieval_per_query(rank_counts(queries, candidates, truth=truth), ks=(1, 3, 5, 10))
+    expected = random_ranking_per_query([n] * 3, [t] * 3, ks=(1, 3, 5, 10))
+    for key, values in expected.items():
+        np.testing.assert_allclose(per_query[key], values, rtol=1e-12)
+    assert per_query["top1"][0] == pytest.approx(100.0 * t / n)
+    assert per_query["mean_rank"][0] == pytest.approx((n + 1) / (t + 1))
+
+
+def test_hit_probability_equals_enumeration_of_all_tie_break_orders() -> None:
+    """Scores: 2 non-true above, 3 non-true tied with the best true, 2 true at that score, 1 true below."""
+    import itertools
+
+    sims = [0.9, 0.8, 0.5, 0.5, 0.5, 0.5, 0.5, 0.1]
+    is_true = [False, False, False, False, False, True, True, True]
+    candidates = torch.tensor([[s, (1 - s * s) ** 0.5] for s in sims])
+    truth = torch.tensor([is_true])
+    counts = rank_counts(torch.tensor([[1.0, 0.0]]), candidates, truth=truth)
+    assert (int(counts.higher), int(counts.tied), int(counts.tied_true)) == (2, 3, 2)
+    block = [False, False, False, True, True]  # the tied block's members (non-true, true)
+    orders = list(set(itertools.permutations(block)))
+    first = [2 + 1 + order.index(True) for order in orders]  # rank of the first true in each order
+    assert counts.expected_rank()[0] == pytest.approx(np.mean(first))
+    for k in range(1, 9):
+        assert counts.hit_probability(k)[0] == pytest.approx(np.mean([r <= k for r in first])), k
 
 
 def test_retrieval_metrics() -> None:
@@ -135,11 +173,14 @@ def test_element_prescreen_equals_set_equality_beyond_one_word() -> None:
 def test_element_random_baseline_is_exact() -> None:
     cand = _sets([{1}, {1}, {1}, {2}, {3, 4}])
     query = _sets([{1}, {2}, {3, 4}, {1}])
-    true_index = torch.tensor([0, 3, 4, 3])  # the last query's true candidate has another element set
-    out = element_random_baseline(query, cand, true_index, ks=(1, 3))
-    assert out["top1"] == pytest.approx(100 * (1 / 3 + 1 + 1 + 0) / 4)
-    assert out["top3"] == pytest.approx(100 * (1 + 1 + 1 + 0) / 4)
-    assert out == random_hit_rates([3, 1, 1, 3], [1, 1, 1, 0], ks=(1, 3))  # the same function underneath
+    n_true = [1, 1, 1, 2]  # the last query has a duplicate set of two {1}-candidates
+    out = element_random_baseline(query, cand, n_true, ks=(1, 3))
+    np.testing.assert_allclose(out["top1"], [100 / 3, 100, 100, 200 / 3])
+    np.testing.assert_allclose(out["top3"], [100, 100, 100, 100])
+    np.testing.assert_allclose(out["mean_rank"], [2.0, 1.0, 1.0, 4 / 3])
+    assert random_hit_rates([3, 1, 1, 3], [1, 1, 1, 2], ks=(1, 3)) == pytest.approx(
+        {key: float(np.mean(out[key])) for key in ("top1", "top3")}
+    )
 
 
 def test_random_hit_rates_equal_enumeration_of_all_orders() -> None:
@@ -184,19 +225,24 @@ def test_open_set_test_in_pool_vs_removed() -> None:
     assert out["in_pool/low_confidence_share"] == pytest.approx(0.0)
 
 
-def test_space_group_via_retrieval() -> None:
-    hits = space_group_via_retrieval(
-        torch.tensor([0, 2, -1, 1]), torch.tensor([225, 14, 62]), [225, 62, 14, 2]
+def test_space_group_via_top1_shares_ties_among_the_tied_candidates() -> None:
+    candidates = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])  # 0, 1, 3 tie for query 0
+    queries = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    share = top1_space_group_share(
+        queries, candidates, torch.tensor([225, 14]), torch.tensor([225, 14, 14, 62])
     )
-    assert hits.tolist() == [1.0, 1.0, 0.0, 0.0]  # index -1 (no candidate allowed) is wrong
-    # every query counts; an unknown label (0) only matches an unknown candidate label
-    assert space_group_via_retrieval([0, 1], [0, 14], [0, 0]).tolist() == [1.0, 0.0]
-
-
-def test_space_group_via_retrieval_with_truth_sets() -> None:
-    truth = np.array([[False, True, True], [False, False, True]])
-    hits = space_group_via_retrieval([0, 1], np.array([14, 14, 62]), truth)
-    assert hits.tolist() == [1.0, 0.0]  # query 0's top-1 (SG 14) shares the SG of its true candidate 1
+    np.testing.assert_allclose(share, [1 / 3, 1.0])
+    nothing = top1_space_group_share(
+        queries,
+        candidates,
+        torch.tensor([225, 14]),
+        torch.tensor([225, 14, 14, 62]),
+        allowed=torch.zeros(2, 4, dtype=torch.bool),
+    )
+    assert nothing.tolist() == [0.0, 0.0]  # no candidate allowed: wrong
+    scores = torch.tensor([[0.5, 0.5, -torch.inf], [0.1, 0.3, 0.2]])
+    right = torch.tensor([[True, False, True], [True, False, False]])
+    assert tied_top_share(scores, right).tolist() == [0.5, 0.0]
 
 
 @pytest.mark.slow
@@ -210,5 +256,22 @@ def test_one_million_candidates_fit_in_bounded_memory() -> None:
     elapsed = time.perf_counter() - start
     assert torch.equal(indices[:, 0], true_index)
     ranks = rank_of_true(queries, candidates, true_index, chunk_size=65536)
-    assert torch.all(ranks == 1)
+    assert torch.all(ranks == 1.0)
     print(f"top-10 over 1e6 x 64 candidates, 256 queries: {elapsed:.2f} s")
+
+
+def test_a_within_source_duplicate_of_the_truth_is_a_correct_answer() -> None:
+    """Rows 0 and 2 are exact duplicates (one representative): identical patterns tie, and both are true."""
+    from pxrdbench.tasks.retrieval import truth_sets
+
+    rep = np.array([0, 1, 0, 3])
+    rows = np.arange(4)
+    truth, n_true = truth_sets(rep, rows, rows)
+    assert n_true.tolist() == [2, 1, 2, 1]
+    embeddings = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.7, 0.7]])
+    counts = rank_counts(embeddings, embeddings, truth=truth)
+    per_query = retrieval_per_query(counts, ks=(1,))
+    assert per_query["top1"].tolist() == [100.0, 100.0, 100.0, 100.0]
+    # without the truth set the duplicate would be a tie with a non-true candidate: half a hit
+    alone = rank_counts(embeddings, embeddings, torch.arange(4))
+    assert alone.hit_probability(1).tolist() == [0.5, 1.0, 0.5, 1.0]

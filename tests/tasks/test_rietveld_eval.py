@@ -162,8 +162,11 @@ def test_the_task_serves_classifiers_and_embedders_and_notes_a_missing_folder(dm
 
 def test_the_task_through_the_registry_gives_the_evaluation_block(dm, folder: Path) -> None:
     dm.setup()
-    ctx = EvalContext(method=CubicGuesser(), datamodule=dm, n_boot=20, rietveld_folder=folder)
+    from pxrdbench.tasks.paired import strip_private
+
+    ctx = EvalContext(
+        method=CubicGuesser(), datamodule=dm, n_boot=20, rietveld_folder=folder, paired_baselines=()
+    )
     metrics = run_tasks(ctx, only=["experimental_rietveld"])
-    assert metrics == {
-        "experimental_rietveld": evaluate_rietveld(CubicGuesser(), dm, n_boot=20, folder=folder)[0]
-    }
+    direct = {"experimental_rietveld": evaluate_rietveld(CubicGuesser(), dm, n_boot=20, folder=folder)[0]}
+    assert metrics == strip_private(direct)

@@ -1,4 +1,5 @@
-"""Reference baselines with the methods' prediction API (no gradient training): majority class and pattern NN.
+"""Reference baselines with the methods' prediction API (no gradient training): chance, majority class and
+pattern NN.
 
 Both are LightningModules (so a config instantiates them like any method) without trainable parameters;
 they are fitted by the ``FitBaseline`` recipe of :mod:`pxrdbench.run.recipes`, one pass over training batches (the batch contract's dicts: ``pattern`` and optional
@@ -9,6 +10,8 @@ method.
 - :class:`MajorityBaseline`: the most frequent training class per classification task, with probability 1
   (ties: the lowest class index); lattice = the per-parameter training median (the constant that minimises the
   MAE of each parameter; the six medians together need not be one consistent cell).
+- :class:`ChanceBaseline`: what a method that learned nothing scores — uniform class probabilities, one
+  embedding for everything (every retrieval candidate ties), the training median lattice.
 - :class:`PatternNNBaseline`: cosine similarity of raw rendered patterns. Each pattern is average-pooled to
   ``pool_length`` bins (adaptive pooling: bin i averages points ⌊iN/L⌋ … ⌈(i+1)N/L⌉ − 1; skipped when
   N ≤ ``pool_length``), to bound the bank's memory, then L2-normalised. A query takes the labels of its most
@@ -163,6 +166,44 @@ class MajorityBaseline(_FittedBaseline):
     def embed(self, batch: Mapping[str, Any]) -> Tensor:
         """Not available: the majority baseline does not serve retrieval."""
         raise NotImplementedError("MajorityBaseline has no pattern embedding")
+
+
+class ChanceBaseline(MajorityBaseline):
+    """The level of a method that has learned nothing: uniform class probabilities, one identical embedding for
+    every pattern (and hence every candidate), and the training median lattice.
+
+    Scored through the same tasks as every method, it lands exactly on the analytic chance values: 100/C %
+    accuracy (ties are broken uniformly at random in expectation), and for retrieval the expectation of a
+    uniformly random ranking (``uniform_random/…``; ``element_random/…`` with the pre-screen). A method that
+    collapses to constant outputs therefore scores chance, never 100 %.
+    """
+
+    tasks: ClassVar[tuple[str, ...]] = (*CLASSIFICATION_TASKS, "lattice", "retrieval")
+
+    def __init__(self, num_extinction_groups: int | None = None) -> None:
+        if num_extinction_groups is None:
+            from pxrdbench.symmetry.extinction import n_extinction_groups
+
+            num_extinction_groups = int(n_extinction_groups())
+        super().__init__(num_extinction_groups)
+
+    def predict_proba(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """Uniform probabilities 1/K {task: [B, K]} for every classification task."""
+        patterns = batch["pattern"]
+        size = int(patterns.shape[0])
+        return {
+            task: torch.full(
+                (size, self.num_classes[task]), 1.0 / self.num_classes[task], device=patterns.device
+            )
+            for task in CLASSIFICATION_TASKS
+            if task in self.num_classes
+        }
+
+    def embed(self, batch: Mapping[str, Any]) -> Tensor:
+        """The same unit vector [B, 2] for every pattern: every candidate ties with every other."""
+        patterns = batch["pattern"]
+        size = int(patterns.shape[0])
+        return torch.full((size, 2), 2.0**-0.5, device=patterns.device)
 
 
 class PatternNNBaseline(_FittedBaseline):

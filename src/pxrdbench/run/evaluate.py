@@ -118,7 +118,16 @@ def evaluate_checkpoint(
         )
     source = str(data) if experimental else "simulated"
     dm = SimpleNamespace(view=view) if experimental else build_datamodule(method, settings, view)
-    ctx = EvalContext(method=method, datamodule=dm, n_boot=n_boot, pools=tuple(pools), device=device)
+    ctx = EvalContext(
+        method=method,
+        datamodule=dm,
+        n_boot=n_boot,
+        pools=tuple(pools),
+        device=device,
+        paired_baselines=()
+        if experimental
+        else EvalContext.paired_baselines,  # baselines need a training split
+    )
     metrics = run_tasks(ctx, only=tasks_for_source(source))
     if notes is not None:
         notes.extend(ctx.notes)

@@ -9,6 +9,27 @@ from typing import Any
 from pxrdbench.run.settings import Preset
 
 
+def evaluation_record(ctx: Any) -> dict[str, Any]:
+    """How the metrics were computed (the results file's ``evaluation`` field)."""
+    from pxrdbench.report.results import EVALUATION_VERSION
+    from pxrdbench.tasks.metrics.bootstrap import BALANCED_METHOD, INTERVAL_METHOD
+
+    return {
+        "version": EVALUATION_VERSION,
+        "interval": INTERVAL_METHOD,
+        "n_boot": int(ctx.n_boot),
+        "resampling_unit": {
+            "simulated test split": "split group (AMCSD mineral / compound key component; data.grouping)",
+            "experimental_rruff908": "pattern (the files carry no ids)",
+            "experimental_rietveld": "query CIF",
+        },
+        "balanced_accuracy": BALANCED_METHOD,
+        "ties": "expectation under uniformly random tie-breaking (ranks, top-k, accuracies)",
+        "retrieval_truth": "the query's structure and its within-source exact duplicates",
+        "paired_baselines": list(ctx.paired_baselines),
+    }
+
+
 def evaluate_and_write(
     req: Any,
     preset: Preset,
@@ -38,6 +59,7 @@ def evaluate_and_write(
         rruff_max_patterns=preset.eval.get("rruff908_max_patterns"),
         device=device,
         notes=[f"command: {provenance.command_line()}"],
+        paired_baselines=tuple(preset.eval.get("paired_baselines", EvalContext.paired_baselines)),
     )
     metrics = run_tasks(ctx)
     timing = inference_timings(ctx)
@@ -64,6 +86,7 @@ def evaluate_and_write(
         "seeds": [req.seed],
         "training": {"stages": trained.stages, "patterns_seen": int(trained.patterns_seen)},
         "metrics": metrics,
+        "evaluation": evaluation_record(ctx),
         "efficiency": {
             "parameters": int(count_parameters(method)),
             "train_time_s": round(train_time, 2),

@@ -48,13 +48,15 @@ class EvalContext:
         method: the trained method (batch-in prediction API, see :mod:`pxrdbench.methods.base`).
         datamodule: a set-up data module (``view``, ``cache``, ``seed``, ``batch_size``, ``with_graphs``,
             ``split_dataset(split)``); its test split is what the simulated tasks score.
-        n_boot: bootstrap resamples of the 95 % intervals.
+        n_boot: bootstrap replicates of the 95 % intervals (cluster bootstrap over split groups).
         perturbations: names of the perturbation sets of the robustness task (empty: no robustness block).
         pools: retrieval candidate pools, any of ``"test"`` and ``"all"``.
         rruff_max_patterns: cap on the RRUFF-908 patterns scored (None: all).
         device: where the method runs (``"cpu"``, ``"cuda"``).
         notes: what the tasks report about themselves (datasets missing, files skipped); appended to.
         rietveld_folder: the Rietveld CIF folder (None: ``experimental/pdcif15`` under the data roots).
+        paired_baselines: baselines each headline metric is compared with on the same items
+            (``<metric>/vs_<baseline>``, :mod:`pxrdbench.tasks.paired`); empty: none.
         memo: results shared between tasks within one evaluation (predictions, candidate embeddings).
     """
 
@@ -67,6 +69,7 @@ class EvalContext:
     device: str = "cpu"
     notes: list[str] = field(default_factory=list)
     rietveld_folder: str | Path | None = None
+    paired_baselines: tuple[str, ...] = ("chance", "majority", "pattern_nn", "element_random")
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def remember(self, key: str, build: Callable[[], T]) -> T:
@@ -74,6 +77,16 @@ class EvalContext:
         if key not in self.memo:
             self.memo[key] = build()
         return self.memo[key]
+
+    def groups(self, rows: Any) -> Any:
+        """The split group (str) of each cache row in ``rows``: what the cluster bootstrap resamples (an AMCSD
+        mineral's series, one compound's polymorphs; :mod:`pxrdbench.data.grouping`)."""
+        import numpy as np
+
+        dm = self.datamodule
+        if dm.cache is None:
+            dm.setup()
+        return dm.cache.entries["group"].astype(str).to_numpy()[np.asarray(rows, dtype=np.int64)]
 
     def forget(self, *, prefix: str = "", suffix: str = "") -> None:
         """Drop the memoised results whose key starts with ``prefix`` and ends with ``suffix`` (default: all).

@@ -42,9 +42,12 @@ class ClassificationTask(PerturbableTask):
         """The method declares the task."""
         return declares(method, self.name)
 
-    def block(self, labels: np.ndarray, proba: np.ndarray, n_boot: int) -> Block:
-        """The task's metric block from labels (−1 = unknown) and class probabilities [N, K]."""
-        from pxrdbench.symmetry.spacegroups import CRYSTAL_SYSTEMS
+    def block(
+        self, labels: np.ndarray, proba: np.ndarray, n_boot: int, groups: np.ndarray | None = None
+    ) -> Block:
+        """The task's metric block from labels (−1 = unknown) and class probabilities [N, K]; ``groups``: the
+        items' resampling groups (None: each item its own). Space-group classes are named by their 1-based
+        number (``per_class/225/accuracy``)."""
         from pxrdbench.symmetry.subgroups import hop_distance_matrix
         from pxrdbench.tasks.blocks import classification_block
 
@@ -53,22 +56,34 @@ class ClassificationTask(PerturbableTask):
             proba,
             self.num_classes(),
             n_boot=n_boot,
-            class_names=CRYSTAL_SYSTEMS if self.name == "crystal_system" else None,
+            class_names=self.class_names(),
             hop_matrix=hop_distance_matrix() if self.hops else None,
+            groups=groups,
         )
 
-    def _from(self, preds: Predictions, n_boot: int) -> Block:
+    def class_names(self) -> tuple[str, ...] | None:
+        """Per-class key names: crystal-system names, space-group numbers 1–230, extinction-group indices."""
+        from pxrdbench.symmetry.spacegroups import CRYSTAL_SYSTEMS
+
+        if self.name == "crystal_system":
+            return tuple(CRYSTAL_SYSTEMS)
+        if self.name == "space_group":
+            return tuple(str(number) for number in range(1, 231))
+        return None
+
+    def _from(self, ctx: EvalContext, preds: Predictions) -> Block:
         if self.name not in preds.proba or self.name not in preds.labels:
             return {}
-        return self.block(preds.labels[self.name], preds.proba[self.name], n_boot)
+        groups = ctx.groups(preds.labels["index"]) if "index" in preds.labels else None
+        return self.block(preds.labels[self.name], preds.proba[self.name], ctx.n_boot, groups)
 
     def run(self, ctx: EvalContext) -> Block:
         """Metrics on the test split."""
-        return self._from(shared_predictions(ctx), ctx.n_boot)
+        return self._from(ctx, shared_predictions(ctx))
 
     def perturbed(self, ctx: EvalContext, perturbation: str) -> Block:
         """Metrics on the test split rendered with ``perturbation``."""
-        return self._from(shared_predictions(ctx, perturbation), ctx.n_boot)
+        return self._from(ctx, shared_predictions(ctx, perturbation))
 
 
 CRYSTAL_SYSTEM = ClassificationTask(

@@ -1,7 +1,7 @@
 """The lattice task: Niggli lattice-parameter regression on the test split.
 
 Metrics (:func:`pxrdbench.tasks.blocks.lattice_block`): ``length_mae`` (Å) and ``angle_mae`` (°) with 95 %
-bootstrap intervals over test items (each item's error is the mean of its three absolute errors), the pooled
+cluster-bootstrap intervals over the test split's groups (each item's error is the mean of its three absolute errors), the pooled
 ``length_mape`` / ``angle_mape`` (%) and ``length_r2`` / ``angle_r2``, and ``{a,b,c,alpha,beta,gamma}_mae``.
 Items whose true cell is unknown (NaN) are left out; R² is left out when it is undefined (constant truth).
 The predictions are the ones the classification tasks share (one pass over the split per rendering).
@@ -34,20 +34,28 @@ class LatticeTask(PerturbableTask):
         return declares(method, "lattice")
 
     @staticmethod
-    def _from(preds: Predictions, n_boot: int) -> Block:
+    def _from(ctx: EvalContext, preds: Predictions) -> Block:
+        import numpy as np
+
         from pxrdbench.tasks.blocks import lattice_block
 
         if preds.lattice is None or "lattice" not in preds.labels:
             return {}
-        return lattice_block(preds.labels["lattice"], preds.lattice, n_boot=n_boot)
+        known = np.isfinite(np.asarray(preds.labels["lattice"], dtype=np.float64)).all(axis=1)
+        if not known.any():
+            return {}
+        groups = ctx.groups(preds.labels["index"][known]) if "index" in preds.labels else None
+        return lattice_block(
+            preds.labels["lattice"][known], preds.lattice[known], n_boot=ctx.n_boot, groups=groups
+        )
 
     def run(self, ctx: EvalContext) -> Block:
         """Metrics on the test split."""
-        return self._from(shared_predictions(ctx), ctx.n_boot)
+        return self._from(ctx, shared_predictions(ctx))
 
     def perturbed(self, ctx: EvalContext, perturbation: str) -> Block:
         """Metrics on the test split rendered with ``perturbation``."""
-        return self._from(shared_predictions(ctx, perturbation), ctx.n_boot)
+        return self._from(ctx, shared_predictions(ctx, perturbation))
 
 
 LATTICE = LatticeTask()

@@ -64,10 +64,14 @@ def served_tasks(method: Any) -> list[str]:
 
 def run_tasks(ctx: EvalContext, only: Iterable[str] | None = None) -> dict[str, Block]:
     """Evaluate ``ctx.method`` on every task it serves (or only the named ones): the results file's
-    ``metrics`` mapping, tasks without metrics left out. Notes (missing data, skipped files) go to
+    ``metrics`` mapping, tasks without metrics left out, with the paired differences of the headline metrics
+    against ``ctx.paired_baselines`` (:mod:`pxrdbench.tasks.paired`). Notes (missing data, skipped files) go to
     ``ctx.notes``; shared intermediate results are dropped from ``ctx.memo`` at the end."""
+    from pxrdbench.tasks.paired import add_paired_differences, strip_private
+
     selected = None if only is None else {get(name).name for name in only}
     metrics: dict[str, Block] = {}
+    ran: list[Task] = []
     try:
         for task in TASKS:
             if not task.in_metrics or (selected is not None and task.name not in selected):
@@ -76,9 +80,12 @@ def run_tasks(ctx: EvalContext, only: Iterable[str] | None = None) -> dict[str, 
                 block = task.run(ctx)
                 if block:
                     metrics[task.name] = block
+                    ran.append(task)
+        if ctx.paired_baselines:
+            add_paired_differences(ctx, metrics, ran)
     finally:
         ctx.forget()
-    return metrics
+    return strip_private(metrics)
 
 
 def inference_timings(ctx: EvalContext) -> dict[str, float]:

@@ -18,14 +18,21 @@ test, reported as ``fullpool/…``):
   unperturbed references) are where such matching is tested.
 - methods without a pattern embedding (e.g. ``majority``) are not served.
 
+Truth: a query's own structure and its exact within-source duplicates (``cache.duplicate_sets()``, see
+:mod:`pxrdbench.data.duplicates`) are all correct answers. Ties never favour the truth: every rank metric is
+the expectation under uniformly random tie-breaking (:class:`~pxrdbench.tasks.metrics.retrieval.RankCounts`),
+so a model whose embeddings are all equal scores exactly ``uniform_random``.
+
 Metrics (task ``retrieval``): ``top1/3/5/10``, ``mean_rank``, ``median_rank``; ``prescreen/…`` with XCCP's
-element pre-screen (candidates whose element set equals the query's); the exact element-only random baseline
-``element_random/top*``; ``space_group_via_top1/accuracy`` (space group of the top-1 candidate; also under
-``prescreen/``); the open-set test ``in_pool/*`` / ``removed/*`` on the queries retrieved correctly without
-pre-screen in the test pool (as in XCCP); the same rank metrics with ``fullpool/`` and
-``fullpool_prescreen/`` for the ``all`` pool. Hit rates, mean rank and SG accuracy carry 95 % bootstrap
-intervals over queries. Robustness: ``<perturbation>/retrieval/{top*, mean_rank, prescreen/top*}`` on the
-test pool.
+element pre-screen (candidates whose element set equals the query's); the exact expectations of random
+rankings, ``uniform_random/{top*, mean_rank}`` over the whole pool (top-1 = 100·mean_q |T_q| / N) and
+``element_random/{top*, mean_rank}`` among the same-element-set candidates;
+``space_group_via_top1/accuracy`` (space group of the top-1 candidate, tie-aware; also under ``prescreen/``);
+the open-set test ``in_pool/*`` / ``removed/*`` on the queries whose truth is strictly first without
+pre-screen in the test pool (as in XCCP); the same metrics with ``fullpool/`` and ``fullpool_prescreen/`` for
+the ``all`` pool. Hit rates, mean rank and SG accuracy carry 95 % cluster-bootstrap intervals over the test
+split's groups. Robustness: ``<perturbation>/retrieval/{top*, mean_rank, prescreen/top*}`` on the test
+pool.
 """
 
 from __future__ import annotations
@@ -83,45 +90,79 @@ def candidate_embeddings(method: Any, dm: Any, rows: np.ndarray, *, device: str 
         return torch.cat([method.embed_structures(to_device(b, device)).float() for b in loader])
 
 
+def truth_sets(rep: np.ndarray, query_rows: np.ndarray, candidate_rows: np.ndarray) -> tuple[Any, np.ndarray]:
+    """(truth callable for :func:`~pxrdbench.tasks.metrics.retrieval.rank_counts`, true candidates per query).
+
+    ``rep``: each cache row's duplicate-set representative (``cache.duplicate_sets()``): a candidate is a
+    correct answer for a query when it is the query's structure or an exact within-source duplicate of it.
+    """
+    import torch
+
+    rep_q = torch.as_tensor(rep[query_rows])
+    rep_c = torch.as_tensor(rep[candidate_rows])
+
+    def truth(qs: slice, cs: slice) -> torch.Tensor:
+        return rep_q[qs, None] == rep_c[None, cs]
+
+    values, counts = np.unique(rep[candidate_rows], return_counts=True)
+    position = np.searchsorted(values, rep[query_rows])
+    position = np.clip(position, 0, len(values) - 1)
+    n_true = np.where(values[position] == rep[query_rows], counts[position], 0)
+    return truth, n_true.astype(np.int64)
+
+
 def pool_block(
     queries: Tensor,
     candidates: Tensor,
-    true_index: Tensor,
-    query_elements: Tensor,
-    candidate_elements: Tensor,
-    query_sg: Tensor,
-    candidate_sg: Tensor,
+    query_rows: np.ndarray,
+    candidate_rows: np.ndarray,
+    cache: Any,
     *,
+    groups: np.ndarray | None,
     pool: str,
     n_boot: int,
     open_set: bool = False,
 ) -> Block:
-    """All retrieval metrics of one candidate pool (see the module docstring for the keys)."""
-    from pxrdbench.tasks.blocks import TOP_KS, rank_block
+    """All retrieval metrics of one candidate pool (see the module docstring for the keys): tie-aware ranks
+    against the truth sets, the analytic random baselines, space group via the top-1, the open-set test."""
+    import torch
+
+    from pxrdbench.tasks.blocks import TOP_KS, random_block, rank_block
     from pxrdbench.tasks.metrics.bootstrap import mean_with_ci, metric_entry
     from pxrdbench.tasks.metrics.confidence import open_set_test
     from pxrdbench.tasks.metrics.retrieval import (
         element_prescreen,
         element_random_baseline,
-        rank_of_true,
-        space_group_via_retrieval,
-        topk_similarities,
+        random_ranking_per_query,
+        rank_counts,
+        top1_space_group_share,
     )
 
     plain, screened = POOL_PREFIXES[pool]
-    screen = element_prescreen(query_elements, candidate_elements)
-    ranks = rank_of_true(queries, candidates, true_index)
-    screened_ranks = rank_of_true(queries, candidates, true_index, allowed=screen)
-    out = {**rank_block(ranks, plain, n_boot=n_boot), **rank_block(screened_ranks, screened, n_boot=n_boot)}
-    n = int(queries.shape[0])
-    baseline = element_random_baseline(query_elements, candidate_elements, true_index, TOP_KS)
-    out.update({f"{plain}element_random/{key}": metric_entry(value, n) for key, value in baseline.items()})
+    elements = torch.as_tensor(cache.element_multi_hot)
+    space_groups = torch.as_tensor(cache.labels["space_group"] + 1)  # 1-based; 0 = unknown
+    truth, n_true = truth_sets(cache.duplicate_sets(), query_rows, candidate_rows)
+    screen = element_prescreen(elements[query_rows], elements[candidate_rows])
+    out: Block = {}
     for prefix, mask in ((plain, None), (screened, screen)):
-        top1 = topk_similarities(queries, candidates, 1, candidate_mask=mask)[1][:, 0]
-        correct = space_group_via_retrieval(top1, candidate_sg, query_sg)
-        out[f"{prefix}space_group_via_top1/accuracy"] = mean_with_ci(correct, scale=100.0, n_boot=n_boot)
-    hits = ranks == 1
+        counts = rank_counts(queries, candidates, truth=truth, allowed=mask)
+        out.update(rank_block(counts, prefix, n_boot=n_boot, groups=groups))
+        share = top1_space_group_share(
+            queries, candidates, space_groups[query_rows], space_groups[candidate_rows], allowed=mask
+        )
+        out[f"{prefix}space_group_via_top1/accuracy"] = mean_with_ci(
+            share, scale=100.0, groups=groups, n_boot=n_boot
+        )
+        if prefix == plain:
+            plain_counts = counts
+    n_pool = np.full(len(query_rows), len(candidate_rows), dtype=np.int64)
+    uniform = random_ranking_per_query(n_pool, n_true, TOP_KS)
+    out.update(random_block(uniform, f"{plain}uniform_random/", groups=groups))
+    by_elements = element_random_baseline(elements[query_rows], elements[candidate_rows], n_true, TOP_KS)
+    out.update(random_block(by_elements, f"{plain}element_random/", groups=groups))
+    hits = torch.as_tensor(plain_counts.strictly_first())
     if open_set and int(hits.sum()) > 0 and candidates.shape[0] >= 2:
+        true_index = torch.as_tensor(np.searchsorted(candidate_rows, query_rows), device=queries.device)
         stats = open_set_test(queries[hits], candidates, true_index[hits])
         n_hits = int(stats.pop("n"))
         out.update({key: metric_entry(float(value), n_hits) for key, value in stats.items()})
@@ -141,7 +182,8 @@ class RetrievalTask(PerturbableTask):
             "prescreen/*",
             "fullpool/*",
             "fullpool_prescreen/*",
-            "element_random/top*",
+            "element_random/*",
+            "uniform_random/*",
             "space_group_via_top1/accuracy",
             "prescreen/space_group_via_top1/accuracy",
             "in_pool/*",
@@ -184,7 +226,6 @@ class RetrievalTask(PerturbableTask):
 
     def run(self, ctx: EvalContext) -> Block:
         """All pools' metrics; empty when the method turns out to have no embedding."""
-        import torch
 
         setup = self._setup(ctx)
         if setup is None:
@@ -194,25 +235,22 @@ class RetrievalTask(PerturbableTask):
             queries = query_embeddings(ctx.method, ctx.datamodule, test_rows, device=ctx.device)
         except NotImplementedError:
             return {}  # no meaningful embedding after all: the method takes no part
-        elements = torch.as_tensor(cache.element_multi_hot)
-        space_groups = torch.as_tensor(cache.labels["space_group"] + 1)  # 1-based; 0 = unknown
         block: Block = {}
+        groups = ctx.groups(test_rows)
         for pool in ctx.pools:
             rows = cache.split_indices(pool)
-            true_index = torch.as_tensor(np.searchsorted(rows, test_rows), device=queries.device)
             block.update(
                 pool_block(
                     queries,
                     self._candidates(ctx, rows),
-                    true_index,
-                    elements[test_rows],
-                    elements[rows],
-                    space_groups[test_rows],
-                    space_groups[rows],
+                    test_rows,
+                    rows,
+                    cache,
+                    groups=groups,
                     pool=pool,
                     n_boot=ctx.n_boot,
                     open_set=pool == "test",
-                )  # fmt: skip
+                )
             )
         return block
 
@@ -221,7 +259,7 @@ class RetrievalTask(PerturbableTask):
         import torch
 
         from pxrdbench.tasks.blocks import rank_block
-        from pxrdbench.tasks.metrics.retrieval import element_prescreen, rank_of_true
+        from pxrdbench.tasks.metrics.retrieval import element_prescreen, rank_counts
 
         setup = self._setup(ctx)
         if setup is None:
@@ -234,14 +272,16 @@ class RetrievalTask(PerturbableTask):
         except NotImplementedError:
             return {}
         candidates = self._candidates(ctx, rows)
-        true_index = torch.arange(len(rows), device=queries.device)
         elements = torch.as_tensor(cache.element_multi_hot)[rows]
-        screen = element_prescreen(elements, elements)
-        ranks = rank_of_true(queries, candidates, true_index)
-        screened = rank_of_true(queries, candidates, true_index, allowed=screen)
+        truth, _ = truth_sets(cache.duplicate_sets(), rows, rows)
+        groups = ctx.groups(rows)
+        plain = rank_counts(queries, candidates, truth=truth)
+        screened = rank_counts(
+            queries, candidates, truth=truth, allowed=element_prescreen(elements, elements)
+        )
         return {
-            **rank_block(ranks, "", n_boot=ctx.n_boot),
-            **rank_block(screened, "prescreen/", n_boot=ctx.n_boot),
+            **rank_block(plain, "", n_boot=ctx.n_boot, groups=groups),
+            **rank_block(screened, "prescreen/", n_boot=ctx.n_boot, groups=groups),
         }
 
 

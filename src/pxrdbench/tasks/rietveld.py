@@ -154,8 +154,8 @@ def _retrieval(
     from pxrdbench.tasks.metrics.retrieval import (
         element_prescreen_mask,
         random_hit_rates,
-        rank_of_true,
-        space_group_via_retrieval,
+        rank_counts,
+        tied_top_share,
     )
 
     cache = dm.cache
@@ -177,14 +177,19 @@ def _retrieval(
     )
     out: Block = {}
     for prefix, mask in (("", None), ("prescreen/", allowed)):
-        ranks = rank_of_true(query_embeddings[answered], candidates, truth=truth, allowed=mask)
-        out.update(rank_block(ranks, prefix, n_boot=n_boot))
+        counts = rank_counts(query_embeddings[answered], candidates, truth=truth, allowed=mask)
+        out.update(rank_block(counts, prefix, n_boot=n_boot))
         scores = similarity if mask is None else similarity.masked_fill(~mask, -torch.inf)
-        correct = space_group_via_retrieval(scores.argmax(dim=1), space_groups, truth)
+        right_sg = (
+            torch.as_tensor(space_groups)[None, :]
+            == torch.as_tensor(space_groups)[torch.as_tensor(truth.float().argmax(dim=1))][:, None]
+        )  # a candidate with the space group of the query's (first) true phase
+        correct = tied_top_share(scores, right_sg)
         out[f"{prefix}space_group_via_top1/accuracy"] = mean_with_ci(correct, scale=100.0, n_boot=n_boot)
+        expected = counts.expected_rank()
         for i, qi in enumerate(answered):
             stem = queries[qi].id.split(":", 1)[-1]
-            out[f"per_query/{stem}/{prefix}rank"] = metric_entry(float(ranks[i]), 1)
+            out[f"per_query/{stem}/{prefix}rank"] = metric_entry(float(expected[i]), 1)
     rates = random_hit_rates(allowed.sum(dim=1), (truth & allowed).sum(dim=1), TOP_KS)
     out.update({f"element_random/{key}": metric_entry(rate, len(answered)) for key, rate in rates.items()})
     s1 = similarity.max(dim=1).values.double().numpy()
@@ -206,6 +211,7 @@ def _classification(
     import torch
 
     from pxrdbench.tasks.metrics.bootstrap import mean_with_ci
+    from pxrdbench.tasks.metrics.classification import per_item_correct
     from pxrdbench.tasks.render import select_rows, to_device
 
     tasks = [t for t in ("crystal_system", "space_group") if declares(method, t)]
@@ -218,8 +224,8 @@ def _classification(
     out = {}
     for task in tasks:
         truth = np.asarray([item_of[qi][task] for qi in rows])
-        correct = proba[task].argmax(dim=1).cpu().numpy() == truth
-        out[f"{task}/accuracy"] = mean_with_ci(correct.astype(float), scale=100.0, n_boot=n_boot)
+        correct = per_item_correct(truth, proba[task].float().cpu().numpy())  # tie-aware
+        out[f"{task}/accuracy"] = mean_with_ci(correct, scale=100.0, n_boot=n_boot)
     return out
 
 

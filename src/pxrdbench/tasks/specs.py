@@ -28,7 +28,9 @@ __all__ = [
     "Direction",
     "MetricSpec",
     "TaskSpec",
+    "PAIRED_BASELINES",
     "base_metric",
+    "paired_parts",
     "get_task",
     "headline_keys",
     "metric_direction",
@@ -96,13 +98,29 @@ METRICS: dict[str, MetricSpec] = _specs(
     MetricSpec("mean_top1_similarity", None, "", "mean cosine similarity of the top-1 candidate", 4),
     MetricSpec("mean_confidence", None, "", "mean XCCP confidence 1/(1+exp(-(s1-0.85)/0.025))", 4),
     MetricSpec("low_confidence_share", None, "%", "share of queries whose top-1 confidence is below 0.5"),
+    MetricSpec(
+        "median", None, "", "median of a per-item quantity (e.g. the highest cosine similarity to train)", 4
+    ),
+    MetricSpec("share_above_threshold", None, "%", "share of items at or above the stated threshold"),
+    MetricSpec("threshold", None, "", "the threshold a share or subset is defined by", 2),
+    MetricSpec("count", None, "", "items in a histogram bin", 0),
     MetricSpec("parameters", None, "", "trainable parameters", 0),
     MetricSpec("train_time_s", "lower", "s", "wall-clock training time", 1),
     MetricSpec("train_patterns_per_s", "higher", "1/s", "training throughput", 1),
     MetricSpec("inference_latency_ms", "lower", "ms", "median inference latency at batch size 1", 3),
     MetricSpec(
-        "inference_throughput_per_s", "higher", "1/s", "inference throughput at the best batch size", 1
+        "inference_throughput_per_s",
+        "higher",
+        "1/s",
+        "inference throughput (batch 64 in files before evaluation version 2; the best batch since)",
+        1,
     ),
+    MetricSpec("latency_ms_batch1", "lower", "ms", "median inference latency per pattern at batch size 1", 3),
+    MetricSpec("throughput_batch1", "higher", "1/s", "inference throughput at batch size 1", 1),
+    MetricSpec(
+        "throughput_best", "higher", "1/s", "inference throughput at the best batch size (best_batch)", 1
+    ),
+    MetricSpec("best_batch", None, "", "the batch size of throughput_best (ladder 1, 8, 32, 64, 256)", 0),
 )
 
 TASKS: dict[str, TaskSpec] = {task.name: task.spec for task in _registry.TASKS}
@@ -119,13 +137,28 @@ def get_task(name: str) -> TaskSpec:
 
 
 def base_metric(key: str) -> str:
-    """The base metric of a (possibly qualified) metric key: the part after the last ``/``."""
-    return key.rsplit("/", 1)[-1]
+    """The base metric of a (possibly qualified) metric key: the part after the last ``/`` (for a paired
+    difference ``<metric>/vs_<baseline>``, the compared metric's)."""
+    paired = paired_parts(key)
+    return (paired[0] if paired else key).rsplit("/", 1)[-1]
 
 
-INFORMATIONAL_QUALIFIERS = frozenset({"element_random"})
-"""Qualifiers whose metrics describe the candidate pool, not the method (the element-only random baseline):
-their keys are informational, never ranked, whatever the base metric's direction."""
+INFORMATIONAL_QUALIFIERS = frozenset({"element_random", "uniform_random"})
+"""Qualifiers whose metrics describe the candidate pool, not the method (the exact expectations of random
+rankings): their keys are informational, never ranked, whatever the base metric's direction."""
+
+PAIRED_BASELINES: tuple[str, ...] = ("chance", "majority", "pattern_nn", "element_random")
+"""Baselines a headline metric is compared with on the same test items: ``<metric>/vs_<baseline>`` holds the
+method's value minus the baseline's, with its cluster-bootstrap interval (see :mod:`pxrdbench.tasks.paired`)."""
+
+
+def paired_parts(key: str) -> tuple[str, str] | None:
+    """``("crystal_system/accuracy"-like metric key, baseline)`` for a paired-difference key
+    ``"<metric key>/vs_<baseline>"``, else None."""
+    head, _, last = key.rpartition("/")
+    if head and last.startswith("vs_") and last[3:] in PAIRED_BASELINES:
+        return head, last[3:]
+    return None
 
 
 def metric_spec(key: str) -> MetricSpec:
@@ -136,7 +169,7 @@ def metric_spec(key: str) -> MetricSpec:
         spec = METRICS[base]
     except KeyError:
         raise did_you_mean(base, tuple(METRICS), f"metric (in key {key!r})") from None
-    if INFORMATIONAL_QUALIFIERS.intersection(key.split("/")[:-1]):
+    if INFORMATIONAL_QUALIFIERS.intersection(key.split("/")[:-1]) or paired_parts(key):
         return replace(spec, direction=None)
     return spec
 
@@ -147,7 +180,10 @@ def metric_direction(key: str) -> Direction:
 
 
 def task_has_metric(task: str, key: str) -> bool:
-    """True when ``key`` matches one of the metric patterns task ``task`` declares."""
+    """True when ``key`` (or, for a paired difference, the compared metric) matches one of the metric patterns
+    task ``task`` declares."""
+    paired = paired_parts(key)
+    key = paired[0] if paired else key
     return any(fnmatchcase(key, pattern) for pattern in get_task(task).metrics)
 
 

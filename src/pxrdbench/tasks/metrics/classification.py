@@ -32,36 +32,60 @@ def _labels(y: Any, name: str) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def per_item_correct(y_true: Any, y_pred_or_probs: Any) -> np.ndarray:
-    """0/1 correctness per item (labels −1 dropped), e.g. for the bootstrap in ``evaluation.bootstrap``.
+TIE_TOLERANCE = 1e-7
+"""Class scores within this of each other (absolute, in the scores' units) are tied."""
 
-    Scores (N, C) are reduced by argmax first.
+
+def expected_topk_correct(y_true: Any, scores: Any, k: int = 1) -> np.ndarray:
+    """Per item, the probability that the true class is among the first ``k`` after sorting the scores with
+    ties broken uniformly at random (float64[N] in [0, 1]; no item is dropped here).
+
+    With h classes scoring strictly above the true one and t others tied with it (within :data:`TIE_TOLERANCE`),
+    P = clip((k − h) / (t + 1), 0, 1): the true class takes each of the t + 1 tied places equally often. Ties
+    therefore never favour the truth: uniform scores give exactly k/C.
     """
     truth = _labels(y_true, "y_true")
+    s = as_numpy(scores).astype(np.float64)
+    if s.ndim != 2 or s.shape[0] != truth.shape[0]:
+        raise InputError("scores", f"expected shape ({truth.shape[0]}, C), got {s.shape}")
+    if truth.size and (truth.min() < 0 or truth.max() >= s.shape[1]):
+        raise InputError("y_true", f"labels must lie in [0, {s.shape[1]})")
+    true_score = s[np.arange(truth.size), truth][:, None]
+    higher = (s > true_score + TIE_TOLERANCE).sum(axis=1)
+    tied = (np.abs(s - true_score) <= TIE_TOLERANCE).sum(axis=1) - 1
+    return np.clip((k - higher) / (tied + 1.0), 0.0, 1.0)
+
+
+def per_item_correct(y_true: Any, y_pred_or_probs: Any) -> np.ndarray:
+    """Correctness per item in [0, 1] (labels −1 dropped): 0/1 for predicted labels; for scores (N, C) the
+    probability that the true class is the top-1 under random tie-breaking (:func:`expected_topk_correct`)."""
+    truth = _labels(y_true, "y_true")
     pred = as_numpy(y_pred_or_probs)
-    pred = pred.argmax(axis=1) if pred.ndim == 2 else pred.astype(np.int64)
     keep = truth >= 0
-    return (pred[keep] == truth[keep]).astype(np.float64)
+    if pred.ndim == 2:
+        return expected_topk_correct(truth[keep], pred[keep], 1)
+    return (pred.astype(np.int64)[keep] == truth[keep]).astype(np.float64)
 
 
 def _recall_per_class(
-    truth: np.ndarray, pred: np.ndarray, minlength: int = 0
+    truth: np.ndarray, correct: np.ndarray, minlength: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(counts per class, recall of the classes present in ``truth``); labels −1 must be dropped already."""
+    """(counts per class, mean correctness of the classes present in ``truth``); labels −1 dropped already."""
     counts = np.bincount(truth, minlength=minlength)
-    hits = np.bincount(truth, weights=(pred == truth).astype(np.float64), minlength=minlength)
+    hits = np.bincount(truth, weights=correct.astype(np.float64), minlength=minlength)
     present = np.flatnonzero(counts)
     return counts, hits[present] / counts[present]
 
 
-def balanced_accuracy(y_true: Any, y_pred: Any) -> float:
-    """Mean per-class recall (%) over the classes present in ``y_true`` (labels −1 ignored); predicted labels."""
+def balanced_accuracy(y_true: Any, y_pred_or_probs: Any) -> float:
+    """Mean per-class recall (%) over the classes present in ``y_true`` (labels −1 ignored), from predicted
+    labels or from scores (tie-aware, see :func:`per_item_correct`)."""
     truth = _labels(y_true, "y_true")
-    pred = _labels(y_pred, "y_pred")
     keep = truth >= 0
     if not keep.any():
         raise InputError("y_true", "no item has a known label (all are -1 or the array is empty)")
-    return 100.0 * float(_recall_per_class(truth[keep], pred[keep])[1].mean())
+    correct = per_item_correct(truth, y_pred_or_probs)
+    return 100.0 * float(_recall_per_class(truth[keep], correct)[1].mean())
 
 
 def classification_metrics(
@@ -77,7 +101,8 @@ def classification_metrics(
         y_true: integer labels in [0, num_classes) of shape (N,); −1 marks an unknown label (ignored).
         y_pred_or_probs: predicted labels (N,) or class scores (N, num_classes) (probabilities or logits;
             only their order matters). With scores, top-k accuracy is reported for k = 1, 3, 5
-            (k < num_classes).
+            (k < num_classes); ties among scores are broken uniformly at random in expectation
+            (:func:`expected_topk_correct`), so uniform scores give exactly k/C.
         num_classes: number of classes.
         class_names: names for the per-class keys (default: the class index as a string); for crystal systems
             pass :data:`CRYSTAL_SYSTEMS`.
@@ -108,25 +133,24 @@ def classification_metrics(
     if n == 0:
         raise InputError("y_true", "no item has a known label (all are -1 or the array is empty)")
 
-    correct = pred == truth
-    counts, recall = _recall_per_class(truth, pred, num_classes)
+    correct = (
+        expected_topk_correct(truth, scores, 1) if scores.ndim == 2 else (pred == truth).astype(np.float64)
+    )
+    counts, recall = _recall_per_class(truth, correct, num_classes)
     present = np.flatnonzero(counts)
     names = [class_names[i] if class_names is not None else str(i) for i in range(num_classes)]
 
     out: dict[str, Any] = {
         "accuracy": 100.0 * float(correct.mean()),
-        "balanced_accuracy": balanced_accuracy(truth, pred),
+        "balanced_accuracy": 100.0 * float(recall.mean()),
         "per_class_accuracy": {names[c]: 100.0 * float(r) for c, r in zip(present, recall, strict=True)},
         "per_class_count": {names[c]: int(counts[c]) for c in present},
         "n": n,
     }
     if scores.ndim == 2:
-        # Stable descending order: ties go to the lower class index as in argmax, so top1 == accuracy.
-        order = np.argsort(-scores, axis=1, kind="stable")
         for k in TOP_KS:
             if k < num_classes or k == 1:
-                hit = (order[:, :k] == truth[:, None]).any(axis=1)
-                out[f"top{k}_accuracy"] = 100.0 * float(hit.mean())
+                out[f"top{k}_accuracy"] = 100.0 * float(expected_topk_correct(truth, scores, k).mean())
     return out
 
 

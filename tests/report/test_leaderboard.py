@@ -56,12 +56,13 @@ def test_missing_vs_not_applicable(tmp_path: Path) -> None:
     text = (_build(tmp_path) / "README.md").read_text(encoding="utf-8")
     cs = _table_after(text, "### `crystal_system`")
     assert cs["__header__"][-2:] == ["toy_a", "toy_b"]
-    assert cs["den_kan"][-2:] == [NOT_APPLICABLE, NOT_APPLICABLE]  # retrieval method: cannot classify
+    assert "den_kan" not in cs  # a retrieval method cannot classify: not a row, named once under the table
+    assert "Not serving `crystal_system`: den_kan" in text
     assert cs["majority_class"][-1] == MISSING  # serves the task, never run on toy_b
     lat = _table_after(text, "`length_mae`")
     assert lat["alphadiffract"][-1] == MISSING  # ran on toy_b, declares lattice, reported no lattice metrics
     pre = _table_after(text, "`prescreen/top1`")
-    assert pre["xtalnet_cpcp"][-2] == MISSING and pre["majority_class"][-2] == NOT_APPLICABLE
+    assert pre["xtalnet_cpcp"][-2] == MISSING and "majority_class" not in pre
     robust = _table_after(text, "`fwhm_0.5/retrieval/prescreen/top1`")
     assert robust["majority_class"][-2] == NOT_APPLICABLE  # serves robustness, but not its retrieval part
     assert robust["den_kan"][-2] not in (MISSING, NOT_APPLICABLE)
@@ -150,3 +151,42 @@ def test_space_group_overview_shows_a_retrieval_methods_space_group_via_its_top1
     assert sg["den_kan"][-2] == "61.00 [55.00, 67.00] †"  # never bold: another protocol
     assert sg["den_kan"][-1] == NOT_APPLICABLE  # no retrieval result on toy_b to fall back on
     assert "† A retrieval method's space group" in text
+
+
+def _with_evaluation_v2(results: Path) -> None:
+    """Make den_kan's toy_a file a version-2 file with paired differences and the uniform-random expectation."""
+    import json
+
+    path = results / "den_kan__toy_a__ci__seed0.json"
+    obj = json.loads(path.read_text(encoding="utf-8"))
+    obj["evaluation"] = {"version": 2}
+    block = obj["metrics"]["retrieval"]
+    block["uniform_random/top1"] = {"value": 0.5, "ci95": None, "n": 50, "std": None}
+    block["top1/vs_chance"] = {"value": 45.5, "ci95": [30.0, 60.0], "n": 50, "std": None}
+    block["top1/vs_pattern_nn"] = {"value": -10.0, "ci95": [-20.0, -1.0], "n": 50, "std": None}
+    block["prescreen/top1/vs_element_random"] = {"value": 2.0, "ci95": [-1.0, 5.0], "n": 50, "std": None}
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def test_overview_opens_with_the_headline_table_and_marks_paired_differences(tmp_path: Path) -> None:
+    results = tmp_path / "r"
+    shutil.copytree(FIXTURES, results)
+    _with_evaluation_v2(results)
+    build_leaderboard(results, tmp_path / "board", figures=False)
+    text = (tmp_path / "board" / "README.md").read_text(encoding="utf-8")
+    assert text.index("## Headline") < text.index("## Overview")
+    headline = _table_after(text, "## Headline")
+    assert "crystal_system: accuracy (toy_a)" in headline["__header__"]
+    assert headline["den_kan"][headline["__header__"].index("retrieval: top1 (toy_a)")].startswith(
+        "**46.00**"
+    )
+    top1 = _table_after(text, "`top1`")
+    # the paired interval lies above 0 against chance, below 0 against pattern NN: named; element_random straddles 0
+    assert top1["den_kan"][-2].endswith("(> chance; < pattern_nn)")
+    assert top1["random ranking of the whole pool (analytic)"][-2] == "0.50"
+    pre = _table_after(text, "`prescreen/top1`")
+    assert "(" not in pre["den_kan"][-2].split("]")[-1]  # not distinguishable from the element-only baseline
+    # which runs predate the evaluation code is said at the top
+    assert "runs predate evaluation version 2" in text
+    predating = text[text.index("runs predate") : text.index("## Headline")]
+    assert "den_kan / toy_a / ci" not in predating and "alphadiffract / toy_a / ci" in predating

@@ -109,6 +109,12 @@ BAR_FIGURES: tuple[tuple[str, str, str], ...] = (
     ("experimental_rietveld", "prescreen/top1", "experimental_rietveld_prescreen_top1"),
 )
 """(task, metric key, file stem) of each bar chart: one bar per method row and dataset, with its interval."""
+ANALYTIC_BARS: dict[tuple[str, str], tuple[str, str]] = {
+    ("retrieval", "top1"): ("uniform_random/top1", "random ranking (analytic)"),
+    ("retrieval", "prescreen/top1"): ("element_random/top1", "element-only random (analytic)"),
+    ("experimental_rietveld", "prescreen/top1"): ("element_random/top1", "element-only random (analytic)"),
+}
+"""Bars drawn beside the methods: the exact random expectation every run of the task stores (first run per dataset)."""
 
 
 def _nan_if_none(x: float | None) -> float:
@@ -134,6 +140,27 @@ def write_leaderboard_figures(groups: Mapping[tuple[str, str, str], Any], fig_di
                 recs.append(
                     {"label": label, "dataset": dataset, "value": cell.value, "low": low, "high": high}
                 )
+        if (task, key) in ANALYTIC_BARS:
+            source, label = ANALYTIC_BARS[task, key]
+            for dataset in sorted({d for _, d, _ in groups}):
+                cell = next(
+                    (
+                        g.metrics[task][source]
+                        for (_, d, _), g in items
+                        if d == dataset and source in g.metrics.get(task, {})
+                    ),
+                    None,
+                )
+                if cell is not None and recs:
+                    recs.append(
+                        {
+                            "label": label,
+                            "dataset": dataset,
+                            "value": cell.value,
+                            "low": np.nan,
+                            "high": np.nan,
+                        }
+                    )
         if recs:
             fig = accuracy_figure(pd.DataFrame(recs), f"{task}: {key} (bars: 95 % CI or ± std)", f"{key} (%)")
             written.append(save_figure(fig, fig_dir / f"{stem}.png"))
@@ -150,3 +177,57 @@ def write_leaderboard_figures(groups: Mapping[tuple[str, str, str], Any], fig_di
             fig = hop_histogram_figure(pd.DataFrame(recs), title)
             written.append(save_figure(fig, fig_dir / f"space_group_hops__{dataset}.png"))
     return written
+
+
+def rruff_overlap_figure(
+    results: str | os.PathLike[str] | Mapping[str, Any], path: str | os.PathLike[str]
+) -> Path | None:
+    """Draw the histogram of the RRUFF patterns' max train similarities of one results file (and of the held-out
+    simulated test split, when stored) with the low-overlap threshold; write it to ``path`` and return the path,
+    or None when the file has no ``experimental_rruff908`` overlap histogram (files written before it existed).
+
+    ``results``: a results file's path or its loaded object. Reads the entries
+    ``overlap/[reference_test/]max_train_similarity/histogram/bin_XX/count`` (bin k = [k/B, (k+1)/B)) and
+    ``overlap/max_train_similarity/threshold``; bars are shares of each set's patterns (%), so sets of
+    different sizes compare.
+    """
+    import json
+
+    from pxrdbench.tasks.rruff import REFERENCE_PREFIX, SIMILARITY_PREFIX
+
+    if isinstance(results, Mapping):
+        obj = results
+    else:
+        obj = json.loads(Path(results).read_text(encoding="utf-8"))
+    metrics = obj.get("metrics", {}).get("experimental_rruff908", {})
+
+    series: list[tuple[str, np.ndarray]] = []
+    for prefix, name in ((SIMILARITY_PREFIX, "RRUFF"), (REFERENCE_PREFIX, "simulated test split")):
+        keys = sorted(k for k in metrics if k.startswith(f"{prefix}histogram/bin_") and k.endswith("/count"))
+        counts = np.array([float(metrics[k]["value"]) for k in keys])
+        if counts.sum() > 0:
+            series.append((f"{name} (n = {int(counts.sum())})", counts))
+    if not series:
+        return None
+    n_bins = len(series[0][1])
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    width = (edges[1] - edges[0]) / len(series)
+    colours = sns.color_palette(PALETTE, n_colors=len(series))
+    threshold = metrics.get(f"{SIMILARITY_PREFIX}threshold", {}).get("value")
+    method, preset, dataset = obj["method"]["name"], obj["preset"]["name"], obj["dataset"]["name"]
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
+        fig = Figure(figsize=(6.5, 4.0), dpi=DPI)
+        ax = fig.subplots()
+        for j, ((name, counts), colour) in enumerate(zip(series, colours, strict=True)):
+            share = 100.0 * counts / counts.sum()
+            ax.bar(edges[:-1] + width * j, share, width=width * 0.95, align="edge", color=colour, label=name)
+        if threshold is not None:
+            label = f"low-overlap threshold {float(threshold):g}"
+            ax.axvline(float(threshold), color="black", linestyle="--", linewidth=1, label=label)
+        ax.set_xlim(0.0, 1.0)
+        ax.set_xlabel("max cosine similarity to a training-split simulated pattern")
+        ax.set_ylabel("share of patterns (%)")
+        ax.set_title(f"RRUFF ↔ training overlap: {method} ({preset}) on {dataset}", fontsize="medium")
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+    return save_figure(fig, path)

@@ -19,6 +19,9 @@ unless marked optional)::
     training        {stages: [{stage, seed, steps, epochs, patterns}], patterns_seen}   (optional: the recipe's
                     record of what each fit did)
     date            ISO 8601
+    evaluation      {version, interval, resampling_unit, balanced_accuracy, ties, paired_baselines, n_boot}
+                    (optional: how the metrics were computed; files without it predate evaluation version 2 —
+                    item bootstrap, ties counted as hits, 0-based space-group per-class keys)
 
 A task the method cannot serve is absent from ``metrics`` and from ``method.tasks``. Metric keys and their
 directions come from :mod:`pxrdbench.tasks.specs`. Files are written deterministically (sorted keys,
@@ -55,7 +58,7 @@ _TOP_LEVEL = {
     "git_commit",
     "date",
 }
-_OPTIONAL = {"git_dirty", "git_reason", "notes", "training"}
+_OPTIONAL = {"git_dirty", "git_reason", "notes", "training", "evaluation"}
 _EFFICIENCY_TIMINGS = (
     "train_time_s",
     "train_patterns_per_s",
@@ -175,6 +178,16 @@ def validate_results(obj: Any, where: str = "<results>") -> None:
         datetime.fromisoformat(ck.string(root["date"], "date"))
     except ValueError:
         raise ck.fail("date", f"must be an ISO 8601 date-time, got {root['date']!r}") from None
+
+
+EVALUATION_VERSION = 2
+"""The evaluation code's version: 2 = tie-aware ranks and accuracies, cluster bootstrap over split groups, truth
+sets of within-source duplicates, paired differences against baselines, 1-based space-group per-class keys."""
+
+
+def evaluation_version(obj: dict[str, Any]) -> int:
+    """The evaluation version a results object was computed with (1 when it has no ``evaluation`` field)."""
+    return int(obj.get("evaluation", {}).get("version", 1))
 
 
 def _validate_metrics(ck: _Checker, metrics: dict[str, Any], tasks: list[str]) -> None:

@@ -112,3 +112,10 @@ def point_group(sg_number: int) -> str:
 def space_group_symbol(sg_number: int) -> str:
     """Short Hermann–Mauguin symbol of ``sg_number``, as spglib/pymatgen give it (``"P2_1/c"``)."""
     return hall_spacegroup_type(standard_hall_number(sg_number)).international_short
+
+
+def space_group_label(number: int) -> str:
+    """The 1-based space-group ``number`` followed by its short Hermann–Mauguin symbol, e.g. ``"225 Fm-3m"``,
+    ``"14 P2_1/c"`` (the symbol of :func:`space_group_symbol`; StructureError outside 1..230)."""
+    n = _check_number(number)
+    return f"{n} {space_group_symbol(n)}"

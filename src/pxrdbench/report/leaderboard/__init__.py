@@ -28,6 +28,26 @@ from pxrdbench.tasks.specs import TASKS
 __all__ = ["MISSING", "NOT_APPLICABLE", "Board", "Cell", "build_leaderboard", "main"]
 
 
+def _overlap_figures(board: Board, fig_dir: Path) -> list[Path]:
+    """One RRUFF-overlap histogram per (dataset, view), from the first results file (sorted by name) carrying it."""
+    from pxrdbench.report.plots import rruff_overlap_figure
+    from pxrdbench.report.results import filename_for
+
+    written: list[Path] = []
+    done: set[tuple[str, str]] = set()
+    for result in sorted(board.results, key=filename_for):
+        config = result["method"]["config"]
+        view = str(config.get("view") or config.get("data", {}).get("view", "view"))
+        key = (result["dataset"]["name"], view)
+        if key in done:
+            continue
+        path = rruff_overlap_figure(result, fig_dir / f"rruff_overlap__{key[0]}__{key[1]}.png")
+        if path is not None:
+            written.append(path)
+            done.add(key)
+    return written
+
+
 def build_leaderboard(
     results_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, figures: bool = True
 ) -> list[Path]:
@@ -43,6 +63,7 @@ def build_leaderboard(
         for stale in sorted(fig_dir.glob("*.png")):
             stale.unlink()
         written += write_leaderboard_figures(board.groups, fig_dir)
+        written += _overlap_figures(board, fig_dir)
     for task in TASKS:
         path = out / "tasks" / f"{task}.md"
         path.write_text(render_task_page(board, task), encoding="utf-8")

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pxrdbench.report.results import load_all
+from pxrdbench.report.results import evaluation_version, load_all
 from pxrdbench.tasks.metrics.bootstrap import seed_summary
 from pxrdbench.tasks.specs import TASKS, get_task, metric_spec
 
@@ -45,6 +45,7 @@ class RunGroup:
     metrics: dict[str, dict[str, Cell]] = field(default_factory=dict)
     hardware: set[str] = field(default_factory=set)
     provenance: set[tuple[str, ...]] = field(default_factory=set)
+    evaluation_versions: set[int] = field(default_factory=set)
 
 
 def hardware_label(hw: dict[str, Any]) -> str:
@@ -62,7 +63,7 @@ def _entries(result: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
         metrics["efficiency"] = {
             k: {"value": eff[k], "ci95": None, "n": 1, "std": None}
             for k in _EFFICIENCY_KEYS
-            if eff[k] is not None
+            if eff.get(k) is not None
         }
     return metrics
 
@@ -80,6 +81,7 @@ def aggregate_runs(results: Sequence[dict[str, Any]]) -> dict[tuple[str, str, st
         group.tasks.update(res["method"]["tasks"])
         group.tasks.add("efficiency")
         group.hardware.add(hardware_label(res["hardware"]))
+        group.evaluation_versions.add(evaluation_version(res))
         ds = res["dataset"]
         seeds = ",".join(str(s) for s in res["seeds"])
         commit = res["git_commit"] + (" (dirty)" if res.get("git_dirty") else "")
@@ -130,6 +132,7 @@ class Board:
 
     def __init__(self, results: Sequence[dict[str, Any]]) -> None:
         self.n_files = len(results)
+        self.results = list(results)
         self.groups = aggregate_runs(results)
         self.rows = sorted({(m, p) for m, _, p in self.groups})
         self.datasets = sorted({d for _, d, _ in self.groups})
@@ -165,11 +168,40 @@ class Board:
                 keys |= set(group.metrics.get(task, {}))
         return keys
 
-    def cells(self, task: str, columns: Sequence[tuple[str, str]]) -> list[list[Cell | str]]:
-        """Raw cells (one list per row) for columns of (dataset, metric key)."""
-        return [[self.cell(row, dataset, task, key) for dataset, key in columns] for row in self.rows]
+    def cells(
+        self, task: str, columns: Sequence[tuple[str, str]], rows: Sequence[tuple[str, str]] | None = None
+    ) -> list[list[Cell | str]]:
+        """Raw cells (one list per row, default every row) for columns of (dataset, metric key)."""
+        return [
+            [self.cell(row, d, task, key) for d, key in columns]
+            for row in (self.rows if rows is None else rows)
+        ]
 
 
 def load_board(results_dir: str | os.PathLike[str]) -> Board:
-    """The Board of every results file ``results_dir/*.json``."""
-    return Board(load_all(results_dir))
+    """The Board of every results file ``results_dir/*.json`` (older files' space-group per-class keys made
+    1-based, see :func:`one_based_space_group_keys`)."""
+    return Board([one_based_space_group_keys(r) for r in load_all(results_dir)])
+
+
+def one_based_space_group_keys(result: dict[str, Any]) -> dict[str, Any]:
+    """A shallow copy of ``result`` whose space-group ``per_class/<n>`` keys hold 1-based space-group numbers:
+    files older than evaluation version 2 hold the 0-based class index (index + 1); newer files are unchanged.
+    Applies to the ``space_group`` task and to any ``…/space_group/per_class/…`` key (RRUFF, robustness)."""
+    if evaluation_version(result) >= 2:
+        return dict(result)
+
+    def renamed(task: str, key: str) -> str:
+        parts = key.split("/")
+        for i in range(len(parts) - 2):
+            owner = task if i == 0 else parts[i - 1]
+            if parts[i] == "per_class" and owner == "space_group" and parts[i + 1].isdigit():
+                parts[i + 1] = str(int(parts[i + 1]) + 1)
+        return "/".join(parts)
+
+    out = dict(result)
+    out["metrics"] = {
+        task: {renamed(task, key): entry for key, entry in block.items()}
+        for task, block in result["metrics"].items()
+    }
+    return out

@@ -41,8 +41,13 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 def legend() -> list[str]:
     """The cell legend at the top of every page."""
     return [
-        "Cells: `value [low, high]` = the run's 95 % bootstrap CI over test items; `mean ± std (k seeds)` = "
-        "several seeds' results files of one (method, dataset, preset), sample std (ddof = 1). "
+        "Cells: `value [low, high]` = the run's 95 % cluster-bootstrap CI over the test split's groups (a "
+        "mineral's series, a compound's polymorphs; measured RRUFF patterns: each its own); `mean ± std (k "
+        "seeds)` = several seeds' results files of one (method, dataset, preset), sample std (ddof = 1). "
+        "`(> chance, majority; < pattern_nn)` = the baselines whose **paired difference** on the same items "
+        "has a 95 % interval wholly better (>) or worse (<) than 0 — how a method is said to beat a baseline "
+        "(`<metric>/vs_<baseline>` in the task pages); a baseline not named is not distinguishable. Ties among "
+        "scores never favour the truth (expectation under random tie-breaking). "
         f"`{MISSING}` = no result yet; `{NOT_APPLICABLE}` = the method cannot serve this task. "
         "**Bold** = best in its column by the metric's declared direction. No number is ever averaged across "
         "tasks or datasets.",
@@ -57,9 +62,15 @@ def metric_title(key: str) -> str:
     return f"`{key}` ({ARROW[spec.direction]}{unit})"
 
 
-def grid(board: Board, task: str, columns: Sequence[tuple[str, str]]) -> list[list[str]]:
-    """Formatted cells (one list per row) for columns of (dataset, metric key); best per column bold."""
-    raw = board.cells(task, columns)
+def grid(
+    board: Board,
+    task: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[tuple[str, str]] | None = None,
+) -> list[list[str]]:
+    """Formatted cells (one list per row, default every row) for columns of (dataset, metric key); best per
+    column bold."""
+    raw = board.cells(task, columns, rows)
     out = [[c if isinstance(c, str) else "" for c in r] for r in raw]
     for j, (_, key) in enumerate(columns):
         best = best_value([r[j] for r in raw], key)

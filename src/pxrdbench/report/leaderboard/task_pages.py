@@ -7,6 +7,12 @@ Breakdown keys look like ``[<qualifier>/]per_class/<item>/<metric>`` (also ``per
 breakdowns (no qualifier, e.g. per space group in ``space_group``) are always shown; qualified ones (a perturbation
 set's, an experimental subtask's) only when they have at most :data:`MAX_QUALIFIED_ITEMS` items, so the crystal
 systems of RRUFF are shown and the 230 space groups of each perturbed set stay in the results files.
+
+Space-group rows (``per_class`` of the ``space_group`` task, or behind a ``…/space_group/`` qualifier) are labelled by
+number and Hermann–Mauguin symbol (``225 Fm-3m``); the page reads their items as 1-based space-group numbers.
+Results files without an ``evaluation`` field (``evaluation.version`` < 2) hold 0-based class indices there;
+:func:`~pxrdbench.report.leaderboard.board.one_based_space_group_keys` shifts them (index + 1) as
+:func:`~pxrdbench.report.leaderboard.board.load_board` reads the files. Crystal-system and extinction-group rows keep their names.
 """
 
 from __future__ import annotations
@@ -14,8 +20,18 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from pxrdbench.report.leaderboard.board import MISSING, NOT_APPLICABLE, Board, Cell, best_value, is_best
+from pxrdbench.report.leaderboard.board import (  # noqa: F401 (one_based_space_group_keys re-exported)
+    MISSING,
+    NOT_APPLICABLE,
+    Board,
+    Cell,
+    best_value,
+    is_best,
+    one_based_space_group_keys,
+)
 from pxrdbench.report.leaderboard.markdown import ARROW, esc, format_cell, legend, table
+from pxrdbench.report.results import evaluation_version  # noqa: F401 (re-exported)
+from pxrdbench.symmetry.spacegroups import space_group_label
 from pxrdbench.tasks.specs import TASKS, base_metric, metric_spec, sort_metric_keys
 
 MAX_QUALIFIED_ITEMS = 30
@@ -30,6 +46,22 @@ def split_breakdown(key: str) -> tuple[str, str, str, str] | None:
     if match is None:
         return None
     return match["prefix"], match["kind"], match["item"], match["metric"]
+
+
+def is_space_group_breakdown(task: str, prefix: str, kind: str) -> bool:
+    """Whether the breakdown ``<prefix><kind>/<item>/…`` of ``task`` is per space group: ``per_class`` of the
+    ``space_group`` task itself, or behind a qualifier ending in ``space_group/`` (``space_group/``,
+    ``fwhm_0.5/space_group/``)."""
+    if kind != "per_class":
+        return False
+    return (not prefix and task == "space_group") or prefix.rstrip("/").split("/")[-1] == "space_group"
+
+
+def row_label(task: str, prefix: str, kind: str, item: str) -> str:
+    """A breakdown row's label: ``"225 Fm-3m"`` for a 1-based space-group item, else the item itself."""
+    if is_space_group_breakdown(task, prefix, kind) and item.isdigit() and 1 <= int(item) <= 230:
+        return space_group_label(int(item))
+    return item
 
 
 def _item_order(item: str) -> tuple[int, float, str]:
@@ -66,6 +98,24 @@ def _metric_legend(keys: list[str]) -> list[str]:
     return lines
 
 
+def _perturbation_units(keys: list[str]) -> list[str]:
+    """The units each perturbation set in ``keys`` is defined in (one row per set), so no row mixes grids
+    silently: XCCP's sets are defined at Cu Kα and converted through d to each view's wavelength."""
+    from pxrdbench.errors import ConfigError
+    from pxrdbench.views.perturbations import perturbation_units
+
+    rows = []
+    for name in sorted({k.split("/", 1)[0] for k in keys}):
+        try:
+            rows.append([f"`{esc(name)}`", esc(perturbation_units(name))])
+        except ConfigError:
+            rows.append([f"`{esc(name)}`", "not a current perturbation set"])
+    if not rows:
+        return []
+    return ["Perturbation sets and the units their widths and shifts are defined in:", "",
+            *table(["set", "units"], rows), ""]  # fmt: skip
+
+
 def render_task_page(board: Board, task: str) -> str:
     """Markdown of one task: legend, then per dataset the summary table and the breakdown tables."""
     spec = TASKS[task]
@@ -73,6 +123,8 @@ def render_task_page(board: Board, task: str) -> str:
     all_keys = sort_metric_keys(task, board.metric_keys(task))
     if all_keys:
         lines += _metric_legend(all_keys)
+    if task == "robustness":
+        lines += _perturbation_units(all_keys)
     if not board.rows:
         lines += ["No results yet.", ""]
     unable = [f"{m} ({p})" for m, p in board.rows if task not in board.method_tasks[m]]
@@ -85,7 +137,7 @@ def render_task_page(board: Board, task: str) -> str:
         lines += [f"## {dataset}", ""]
         if columns and keys:
             header = ["metric", *(f"{m} ({p})" for m, p in columns)]
-            summary = [k for k in keys if split_breakdown(k) is None]
+            summary = [k for k in keys if split_breakdown(k) is None and "/histogram/" not in k]
             rows = [[f"`{esc(k)}`", *_row_cells(board, columns, dataset, task, k)] for k in summary]
             if rows:
                 lines += table(header, rows) + [""]
@@ -123,7 +175,10 @@ def _breakdowns(
         lines += [f"### `{prefix}{kind}/<{label}>/{metric}`", ""]
         header = [label, *(f"{m} ({p})" for m, p in columns)]
         rows = [
-            [esc(item), *_row_cells(board, columns, dataset, task, f"{prefix}{kind}/{item}/{metric}")]
+            [
+                esc(row_label(task, prefix, kind, item)),
+                *_row_cells(board, columns, dataset, task, f"{prefix}{kind}/{item}/{metric}"),
+            ]
             for item in items
         ]
         lines += table(header, rows) + [""]

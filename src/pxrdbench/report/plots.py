@@ -143,10 +143,11 @@ def write_leaderboard_figures(groups: Mapping[tuple[str, str, str], Any], fig_di
         if (task, key) in ANALYTIC_BARS:
             source, label = ANALYTIC_BARS[task, key]
             for dataset in sorted({d for _, d, _ in groups}):
+                newest_first = sorted(items, key=lambda kv: -max(getattr(kv[1], "evaluation_versions", {1})))
                 cell = next(
                     (
                         g.metrics[task][source]
-                        for (_, d, _), g in items
+                        for (_, d, _), g in newest_first
                         if d == dataset and source in g.metrics.get(task, {})
                     ),
                     None,

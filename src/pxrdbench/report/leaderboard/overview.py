@@ -96,9 +96,11 @@ def _random_row(board: Board, key: str) -> list[str] | None:
     source, label = RANDOM_ROWS[key]
     cells = []
     for dataset in board.datasets:
-        values = [
+        values = [  # from the newest evaluation code first: older files lack the duplicate truth sets
             g.metrics["retrieval"][source].value
-            for (_, d, _), g in sorted(board.groups.items())
+            for _, (_, d, _), g in sorted(
+                (-max(g.evaluation_versions), key, g) for key, g in board.groups.items()
+            )
             if d == dataset and source in g.metrics.get("retrieval", {})
         ]
         cells.append(format_cell(Cell(values[0]), key) if values else MISSING)
@@ -186,6 +188,7 @@ def render_readme(board: Board, results_ref: str, figures: list[str]) -> str:
                 [esc(m), esc(p), esc(board.hardware((m, p))),
                  *(c + paired_marks(board, (m, p), d, task, key) for d, c in zip(board.datasets, cs, strict=True))]
                 for (m, p), cs in zip(serving, cells, strict=True)
+                if any(c != NOT_APPLICABLE for c in cs)  # e.g. a classifier under a retrieval robustness key
             ]  # fmt: skip
             random_row = _random_row(board, key) if task == "retrieval" else None
             if random_row is not None:

@@ -20,7 +20,8 @@ from pxrdbench.tasks.rruff import (
 )
 
 TASK = "experimental_rruff908"
-HEADING = "## RRUFF ↔ AMCSD overlap"
+HEADING = "#### RRUFF ↔ AMCSD overlap"
+"""A sub-heading: the section sits under the overview's `experimental_rruff908` heading."""
 ACCURACY_KEYS = ("crystal_system/accuracy", "space_group/accuracy")
 
 

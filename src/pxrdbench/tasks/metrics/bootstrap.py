@@ -200,9 +200,7 @@ def paired_difference(
     # equal values computed along different float paths differ by ~1e-14: such a difference is 0, not a win
     difference[np.abs(difference) <= PAIRED_ZERO * np.maximum(1.0, np.abs(values))] = 0.0
     return strip_items(
-        mean_with_ci(
-            difference, groups=method_entry.get(GROUPS_KEY), n_boot=n_boot, alpha=alpha, seed=seed
-        )
+        mean_with_ci(difference, groups=method_entry.get(GROUPS_KEY), n_boot=n_boot, alpha=alpha, seed=seed)
     )
 
 

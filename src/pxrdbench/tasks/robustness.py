@@ -1,5 +1,6 @@
 """The robustness task: the metrics of the test-split tasks again, on named perturbed renderings of the test split
-(broadening, shift, noise, impurity peaks, texture; :data:`~pxrdbench.views.augment.PERTURBATION_SETS`).
+(broadening, shift, noise, impurity peaks, texture; :data:`~pxrdbench.views.perturbations.PERTURBATION_SETS`,
+each defined in stated units: XCCP's at Cu Kα and converted through d to the view's wavelength).
 
 Keys: ``<perturbation>/<task>/<metric>`` for every perturbable task the method serves (classification and
 lattice: the full block; retrieval: ranks of perturbed queries against the unperturbed test pool).

@@ -11,18 +11,20 @@ import torch
 
 from pxrdbench.errors import InputError
 from pxrdbench.tasks.metrics.confidence import confidence, confidence_summary, low_confidence, open_set_test
-from pxrdbench.tasks.metrics.retrieval import (
+from pxrdbench.tasks.metrics.pools import (
     element_prescreen,
     element_prescreen_mask,
     element_random_baseline,
     random_hit_rates,
     random_ranking_per_query,
+)
+from pxrdbench.tasks.metrics.retrieval import (
     rank_counts,
     rank_of_true,
     retrieval_metrics,
     retrieval_per_query,
-    tied_top_share,
-    top1_space_group_share,
+    same_label,
+    top1_right_share,
     topk_similarities,
 )
 
@@ -228,21 +230,13 @@ def test_open_set_test_in_pool_vs_removed() -> None:
 def test_space_group_via_top1_shares_ties_among_the_tied_candidates() -> None:
     candidates = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])  # 0, 1, 3 tie for query 0
     queries = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    share = top1_space_group_share(
-        queries, candidates, torch.tensor([225, 14]), torch.tensor([225, 14, 14, 62])
-    )
+    right = same_label(torch.tensor([225, 14]), torch.tensor([225, 14, 14, 62]))
+    share = top1_right_share(queries, candidates, right, chunk_size=2)
     np.testing.assert_allclose(share, [1 / 3, 1.0])
-    nothing = top1_space_group_share(
-        queries,
-        candidates,
-        torch.tensor([225, 14]),
-        torch.tensor([225, 14, 14, 62]),
-        allowed=torch.zeros(2, 4, dtype=torch.bool),
-    )
+    dense = torch.tensor([[True, False, False, True], [False, False, True, False]])
+    np.testing.assert_allclose(top1_right_share(queries, candidates, dense), [2 / 3, 1.0])
+    nothing = top1_right_share(queries, candidates, right, allowed=torch.zeros(2, 4, dtype=torch.bool))
     assert nothing.tolist() == [0.0, 0.0]  # no candidate allowed: wrong
-    scores = torch.tensor([[0.5, 0.5, -torch.inf], [0.1, 0.3, 0.2]])
-    right = torch.tensor([[True, False, True], [True, False, False]])
-    assert tied_top_share(scores, right).tolist() == [0.5, 0.0]
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ from pxrdbench.errors import ConfigError
 from pxrdbench.tasks.metrics.classification import classification_metrics, space_group_error_hops
 from pxrdbench.tasks.metrics.confidence import open_set_test
 from pxrdbench.tasks.metrics.lattice import lattice_metrics
-from pxrdbench.tasks.metrics.retrieval import element_random_baseline, retrieval_metrics
+from pxrdbench.tasks.metrics.pools import element_random_baseline
+from pxrdbench.tasks.metrics.retrieval import retrieval_metrics
 from pxrdbench.tasks.specs import (
     METRICS,
     TASKS,
@@ -78,7 +79,7 @@ def test_every_key_the_metric_functions_emit_is_declared_for_its_task() -> None:
     emb = torch.randn(4, 3)
     openset = open_set_test(emb, emb, torch.arange(4))
     sets = torch.eye(4, 100, dtype=torch.bool)
-    rnd = element_random_baseline(sets, sets, torch.arange(4))
+    rnd = element_random_baseline(sets, sets, [1, 1, 1, 1])
     emitted = {
         "crystal_system": [k for k in cls if k not in ("n", "per_class_accuracy", "per_class_count")],
         "space_group": [

@@ -22,8 +22,6 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-import numpy as np
-
 from pxrdbench.tasks.base import Block, EvalContext, Task
 
 ANALYTIC = {"element_random": {"prescreen/top1": "element_random/top1"}}
@@ -146,13 +144,3 @@ def strip_private(metrics: dict[str, Block]) -> dict[str, Block]:
         for entry in block.values():
             strip_items(entry)
     return metrics
-
-
-def headline_values(metrics: dict[str, Block]) -> dict[str, float]:
-    """``{"task/metric": value}`` of every paired difference (for logs and tests)."""
-    return {
-        f"{task}/{key}": float(entry["value"])
-        for task, block in metrics.items()
-        for key, entry in block.items()
-        if "/vs_" in key and np.isfinite(entry["value"])
-    }

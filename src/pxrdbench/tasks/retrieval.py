@@ -130,13 +130,12 @@ def pool_block(
     from pxrdbench.tasks.blocks import TOP_KS, random_block, rank_block
     from pxrdbench.tasks.metrics.bootstrap import mean_with_ci, metric_entry
     from pxrdbench.tasks.metrics.confidence import open_set_test
-    from pxrdbench.tasks.metrics.retrieval import (
+    from pxrdbench.tasks.metrics.pools import (
         element_prescreen,
         element_random_baseline,
         random_ranking_per_query,
-        rank_counts,
-        top1_space_group_share,
     )
+    from pxrdbench.tasks.metrics.retrieval import rank_counts, same_label, top1_right_share
 
     plain, screened = POOL_PREFIXES[pool]
     elements = torch.as_tensor(cache.element_multi_hot)
@@ -147,9 +146,8 @@ def pool_block(
     for prefix, mask in ((plain, None), (screened, screen)):
         counts = rank_counts(queries, candidates, truth=truth, allowed=mask)
         out.update(rank_block(counts, prefix, n_boot=n_boot, groups=groups))
-        share = top1_space_group_share(
-            queries, candidates, space_groups[query_rows], space_groups[candidate_rows], allowed=mask
-        )
+        right = same_label(space_groups[query_rows], space_groups[candidate_rows])
+        share = top1_right_share(queries, candidates, right, allowed=mask)
         out[f"{prefix}space_group_via_top1/accuracy"] = mean_with_ci(
             share, scale=100.0, groups=groups, n_boot=n_boot
         )
@@ -259,7 +257,8 @@ class RetrievalTask(PerturbableTask):
         import torch
 
         from pxrdbench.tasks.blocks import rank_block
-        from pxrdbench.tasks.metrics.retrieval import element_prescreen, rank_counts
+        from pxrdbench.tasks.metrics.pools import element_prescreen
+        from pxrdbench.tasks.metrics.retrieval import rank_counts
 
         setup = self._setup(ctx)
         if setup is None:

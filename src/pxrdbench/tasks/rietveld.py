@@ -151,12 +151,8 @@ def _retrieval(
     from pxrdbench.tasks.blocks import TOP_KS, rank_block
     from pxrdbench.tasks.metrics.bootstrap import mean_with_ci, metric_entry
     from pxrdbench.tasks.metrics.confidence import confidence_summary
-    from pxrdbench.tasks.metrics.retrieval import (
-        element_prescreen_mask,
-        random_hit_rates,
-        rank_counts,
-        tied_top_share,
-    )
+    from pxrdbench.tasks.metrics.pools import element_prescreen_mask, random_hit_rates
+    from pxrdbench.tasks.metrics.retrieval import rank_counts, top1_right_share
 
     cache = dm.cache
     test_rows = cache.split_indices("test")
@@ -175,16 +171,14 @@ def _retrieval(
     space_groups = np.concatenate(
         [cache.labels["space_group"][test_rows], [it["space_group"] for it in hidden.items]]
     )
+    sg = torch.as_tensor(space_groups)
+    # a candidate is right when its space group is that of any of the query's true phases
+    right_sg = (truth.float() @ (sg[:, None] == sg[None, :]).float()) > 0
     out: Block = {}
     for prefix, mask in (("", None), ("prescreen/", allowed)):
         counts = rank_counts(query_embeddings[answered], candidates, truth=truth, allowed=mask)
         out.update(rank_block(counts, prefix, n_boot=n_boot))
-        scores = similarity if mask is None else similarity.masked_fill(~mask, -torch.inf)
-        right_sg = (
-            torch.as_tensor(space_groups)[None, :]
-            == torch.as_tensor(space_groups)[torch.as_tensor(truth.float().argmax(dim=1))][:, None]
-        )  # a candidate with the space group of the query's (first) true phase
-        correct = tied_top_share(scores, right_sg)
+        correct = top1_right_share(query_embeddings[answered], candidates, right_sg, allowed=mask)
         out[f"{prefix}space_group_via_top1/accuracy"] = mean_with_ci(correct, scale=100.0, n_boot=n_boot)
         expected = counts.expected_rank()
         for i, qi in enumerate(answered):

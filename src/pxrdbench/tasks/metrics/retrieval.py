@@ -1,5 +1,6 @@
-"""Structure retrieval: chunked cosine top-k, ranks of the true candidate(s), element pre-screen, random baselines,
-space group via retrieval (confidence and the open-set test: :mod:`pxrdbench.tasks.metrics.confidence`).
+"""Structure retrieval: chunked cosine top-k, tie-aware ranks of the true candidate(s), the tie-aware top-1 share
+(space group via retrieval; the element pre-screen and the random-ranking expectations are in
+:mod:`pxrdbench.tasks.metrics.pools`) (confidence and the open-set test: :mod:`pxrdbench.tasks.metrics.confidence`).
 
 Similarity is the cosine s(q, c) = q·c / (‖q‖ ‖c‖) (inputs are L2-normalised inside), computed as batched
 matrix products over chunks of queries AND candidates so memory stays bounded (a Q-chunk × C-chunk block at a
@@ -7,7 +8,8 @@ time): a pool of 1,000,000 × 64-d candidates runs on a CPU. Everything runs und
 inputs' device.
 
 A candidate restriction (``candidate_mask`` / ``allowed``) is either a boolean Tensor[Q, C] or a callable
-``(query_slice, candidate_slice) -> Bool[q, c]`` evaluated per block (e.g. :func:`element_prescreen`).
+``(query_slice, candidate_slice) -> Bool[q, c]`` evaluated per block (e.g.
+:func:`pxrdbench.tasks.metrics.pools.element_prescreen`).
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ from torch import Tensor
 from pxrdbench.errors import InputError
 
 MaskSpec = Tensor | Callable[[slice, slice], Tensor] | None
-
-_BITS_PER_WORD = 62
 
 
 def _chunks(total: int, size: int) -> list[slice]:
@@ -271,133 +271,22 @@ def retrieval_metrics(
     return out
 
 
-def pack_element_sets(elements: Tensor) -> Tensor:
-    """Pack Bool[N, E] element-presence rows into Long[N, ⌈E/62⌉] keys; equal keys ⇔ equal element sets."""
-    if elements.ndim != 2:
-        raise InputError("elements", f"expected Bool[N, E], got shape {tuple(elements.shape)}")
-    n, width = elements.shape
-    words = -(-width // _BITS_PER_WORD)
-    bits = torch.zeros((n, words * _BITS_PER_WORD), dtype=torch.long, device=elements.device)
-    bits[:, :width] = elements.to(torch.long)
-    weights = 2 ** torch.arange(_BITS_PER_WORD, dtype=torch.long, device=elements.device)
-    return (bits.view(n, words, _BITS_PER_WORD) * weights).sum(dim=2)
-
-
-def element_prescreen_mask(query_elements: Tensor, cand_elements: Tensor) -> Tensor:
-    """Bool[Q, C]: True where the candidate's element set equals the query's (XCCP's element pre-screen)."""
-    qk, ck = pack_element_sets(query_elements), pack_element_sets(cand_elements)
-    return (qk[:, None, :] == ck[None, :, :]).all(dim=2)
-
-
-def element_prescreen(query_elements: Tensor, cand_elements: Tensor) -> Callable[[slice, slice], Tensor]:
-    """The element pre-screen as a per-block callable for ``candidate_mask`` / ``allowed``."""
-    qk, ck = pack_element_sets(query_elements), pack_element_sets(cand_elements)
-
-    def block(qs: slice, cs: slice) -> Tensor:
-        return (qk[qs, None, :] == ck[None, cs, :]).all(dim=2)
-
-    return block
-
-
-def random_ranking_per_query(
-    n_allowed: Sequence[int] | np.ndarray | Tensor,
-    n_true: Sequence[int] | np.ndarray | Tensor,
-    ks: Sequence[int] = (1, 3, 5, 10),
-) -> dict[str, np.ndarray]:
-    """Per query, the exact expectation of ranking its allowed candidates in uniformly random order.
-
-    Query q has n allowed candidates of which t are true: a random order puts none of the true ones in the top
-    k with probability C(n − t, k) / C(n, k), so P(hit@k) = 1 − C(n − t, k) / C(n, k) (computed exactly in
-    integers; k/n for one true candidate), 1 when n < k and t > 0, 0 when t = 0. The expected rank of the first
-    true candidate is (n + 1) / (t + 1) (n + 1 when t = 0). Returns ``top{k}`` (100 · P) and ``mean_rank``,
-    float64[Q] each — the per-query values the bootstrap resamples, and what a method whose scores are all
-    equal (the ``chance`` baseline) scores exactly.
-    """
-    from math import comb
-
-    def as_ints(x: Any) -> np.ndarray:
-        return np.asarray([int(v) for v in (x.tolist() if hasattr(x, "tolist") else x)], dtype=np.int64)
-
-    n_arr, t_arr = as_ints(n_allowed), as_ints(n_true)
-    if n_arr.size == 0 or n_arr.shape != t_arr.shape:
-        raise InputError(
-            "n_allowed", f"need the same non-zero number of queries, got {n_arr.size} and {t_arr.size}"
-        )
-    pairs, inverse = np.unique(np.stack([n_arr, t_arr], axis=1), axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-
-    def hit(n: int, t: int, k: int) -> float:
-        if t <= 0:
-            return 0.0
-        if n < k:
-            return 1.0
-        total = comb(n, k)
-        return (total - comb(n - t, k)) / total
-
-    out = {
-        f"top{k}": 100.0 * np.asarray([hit(int(n), int(t), k) for n, t in pairs], dtype=np.float64)[inverse]
-        for k in ks
-    }
-    out["mean_rank"] = ((n_arr + 1.0) / (np.maximum(t_arr, 0) + 1.0)).astype(np.float64)
-    return out
-
-
-def random_hit_rates(
-    n_allowed: Sequence[int] | np.ndarray | Tensor,
-    n_true: Sequence[int] | np.ndarray | Tensor,
-    ks: Sequence[int] = (1, 3, 5, 10),
-) -> dict[str, float]:
-    """Expected top-k hit rates (%) of a uniformly random ranking: the means of
-    :func:`random_ranking_per_query` over queries. Keys ``top{k}``."""
-    per_query = random_ranking_per_query(n_allowed, n_true, ks)
-    return {f"top{k}": float(per_query[f"top{k}"].mean()) for k in ks}
-
-
-def element_set_counts(query_elements: Tensor, cand_elements: Tensor) -> np.ndarray:
-    """Per query, the number of candidates whose element set equals the query's (int64[Q]); from packed keys,
-    so no Q × C matrix is built."""
-    qk = pack_element_sets(query_elements).cpu().numpy()
-    ck = pack_element_sets(cand_elements).cpu().numpy()
-    _, inverse = np.unique(np.concatenate([ck, qk]), axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    counts = np.bincount(inverse[: len(ck)], minlength=int(inverse.max()) + 1)
-    return counts[inverse[len(ck) :]].astype(np.int64)
-
-
-def element_random_baseline(
-    query_elements: Tensor, cand_elements: Tensor, n_true: Any, ks: Sequence[int] = (1, 3, 5, 10)
-) -> dict[str, np.ndarray]:
-    """Per query, the exact expectation of picking k random candidates among those with the query's elements.
-
-    ``n_true``: the true candidates of each query in the pool (1, or the size of its duplicate set; true
-    candidates share the query's element set). :func:`random_ranking_per_query` with n = the number of
-    same-element-set candidates and t = ``n_true``.
-    """
-    n_q = element_set_counts(query_elements, cand_elements)
-    t = np.minimum(np.asarray(n_true, dtype=np.int64).reshape(-1), n_q)
-    return random_ranking_per_query(n_q, t, ks)
-
-
 @torch.no_grad()
-def top1_space_group_share(
+def top1_right_share(
     queries: Tensor,
     candidates: Tensor,
-    query_sg: Tensor,
-    candidate_sg: Tensor,
+    right: MaskSpec,
     *,
     allowed: MaskSpec = None,
     chunk_size: int = 16384,
     query_chunk_size: int = 1024,
     tie_tolerance: float = 1e-6,
 ) -> np.ndarray:
-    """Space group via retrieval under random tie-breaking: per query, the share of the allowed candidates tied at
-    the top score (within ``tie_tolerance``) whose space group equals the query's — the probability that the
-    top-1 after random tie-breaking has the right space group (1 or 0 without ties; 0 when nothing is allowed).
-    float64[Q]. Labels are compared as given (an unknown code only matches itself)."""
+    """The probability that the top-1 candidate after random tie-breaking is ``right`` (a mask spec, see the module
+    docstring; e.g. "has the query's space group"): per query, the share of the allowed candidates tied at the top
+    score (within ``tie_tolerance``) that are right — 1 or 0 without ties, 0 when nothing is allowed. float64[Q]."""
     _check_embeddings(queries, candidates)
     num_q = queries.shape[0]
-    q_sg = torch.as_tensor(query_sg, device=queries.device).long()
-    c_sg = torch.as_tensor(candidate_sg).long()
     best = topk_similarities(
         queries,
         candidates,
@@ -407,7 +296,7 @@ def top1_space_group_share(
         candidate_mask=allowed,
     )[0][:, 0]
     tied = torch.zeros(num_q, dtype=torch.float64, device=queries.device)
-    right = torch.zeros_like(tied)
+    hits = torch.zeros_like(tied)
     for qs in _chunks(num_q, query_chunk_size):
         q = _unit(queries[qs])
         for cs in _chunks(candidates.shape[0], chunk_size):
@@ -415,20 +304,20 @@ def top1_space_group_share(
             block = _mask_block(allowed, qs, cs, q.device)
             if block is not None:
                 level &= block
-            same = q_sg[qs, None] == c_sg[cs].to(q.device)[None, :]
             tied[qs] += level.sum(dim=1)
-            right[qs] += (level & same).sum(dim=1)
-    share = torch.where(tied > 0, right / tied.clamp(min=1), torch.zeros_like(tied))
+            hits[qs] += (level & _mask_block(right, qs, cs, q.device)).sum(dim=1)
+    share = torch.where(tied > 0, hits / tied.clamp(min=1), torch.zeros_like(tied))
     share[torch.isneginf(best)] = 0.0
     return share.cpu().numpy()
 
 
-def tied_top_share(scores: Tensor, right: Tensor, tie_tolerance: float = 1e-6) -> np.ndarray:
-    """Per query, the share of the candidates tied at the top score (rows of a dense Float[Q, C]; −inf =
-    excluded) that are ``right`` (Bool[Q, C]): the probability that the top-1 after random tie-breaking is
-    right. 0 for a row with no finite score. float64[Q]."""
-    best = scores.max(dim=1, keepdim=True).values
-    level = (scores >= best - tie_tolerance) & torch.isfinite(scores)
-    tied = level.sum(dim=1).double()
-    share = (level & right.to(level.device)).sum(dim=1).double() / tied.clamp(min=1.0)
-    return share.cpu().numpy()
+def same_label(query_labels: Any, candidate_labels: Any) -> Callable[[slice, slice], Tensor]:
+    """The mask spec "the candidate's label equals the query's" (e.g. space groups) for :func:`top1_right_share`.
+    Labels are compared as given: an unknown code only matches itself."""
+    q = torch.as_tensor(query_labels).long()
+    c = torch.as_tensor(candidate_labels).long()
+
+    def block(qs: slice, cs: slice) -> Tensor:
+        return q[qs, None] == c[None, cs]
+
+    return block

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pxrdbench.report.leaderboard.overlap import HEADING, rruff_overlap_section
-from pxrdbench.tasks.rruff import (
+from pxrdbench.tasks.rruff_overlap import (
     OVERLAP_BINS,
     OVERLAP_THRESHOLD,
     REFERENCE_PREFIX,

@@ -18,7 +18,7 @@ from pxrdbench.data.cache import DatasetCache
 from pxrdbench.data.datamodule import SimulatedDataModule
 from pxrdbench.data.experimental.rruff908 import Rruff908Arrays
 from pxrdbench.methods.base import DataRequirements
-from pxrdbench.tasks import rruff
+from pxrdbench.tasks import rruff, rruff_overlap
 from pxrdbench.tasks.base import EvalContext
 from pxrdbench.tasks.render import render_rows
 from pxrdbench.tasks.specs import METRICS, base_metric, task_has_metric
@@ -38,7 +38,7 @@ def _patterns(n: int, points: int, seed: int) -> Tensor:
 def test_a_pattern_identical_to_a_training_pattern_has_similarity_one() -> None:
     train = _patterns(40, 3000, 0)
     queries = torch.cat([train[[3, 17]], _patterns(2, 3000, 1)])
-    best = rruff.max_similarity(queries, train)
+    best = rruff_overlap.max_similarity(queries, train)
     np.testing.assert_allclose(best[:2], 1.0, atol=1e-5)
     assert np.all(best[2:] < 0.99) and np.all(best >= 0.0)
 
@@ -46,12 +46,14 @@ def test_a_pattern_identical_to_a_training_pattern_has_similarity_one() -> None:
 def test_chunking_and_batching_give_the_same_as_one_block() -> None:
     train = _patterns(50, 2500, 2)
     queries = _patterns(9, 2500, 3)
-    whole = rruff.max_similarity(queries, train)
+    whole = rruff_overlap.max_similarity(queries, train)
     batches = [train[:7], train[7:8], train[8:31], train[31:]]
-    chunked = rruff.max_similarity(queries, iter(batches), chunk_size=4)
+    chunked = rruff_overlap.max_similarity(queries, iter(batches), chunk_size=4)
     np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-6)
-    unpooled = rruff.max_similarity(queries, train, pool_length=None, chunk_size=5)
-    np.testing.assert_allclose(unpooled, rruff.max_similarity(queries, train, pool_length=None), atol=1e-6)
+    unpooled = rruff_overlap.max_similarity(queries, train, pool_length=None, chunk_size=5)
+    np.testing.assert_allclose(
+        unpooled, rruff_overlap.max_similarity(queries, train, pool_length=None), atol=1e-6
+    )
 
 
 def test_the_similarity_is_pattern_nn_cosine_on_unmasked_patterns() -> None:
@@ -59,10 +61,10 @@ def test_the_similarity_is_pattern_nn_cosine_on_unmasked_patterns() -> None:
 
     train = _patterns(30, 4000, 4)
     queries = _patterns(6, 4000, 5)
-    nn = PatternNNBaseline(pool_length=rruff.OVERLAP_POOL_LENGTH)
+    nn = PatternNNBaseline(pool_length=rruff_overlap.OVERLAP_POOL_LENGTH)
     nn.fit([{"pattern": train[:16]}, {"pattern": train[16:]}])
     expected = nn.nearest(queries, k=1)[0][:, 0].double().numpy()
-    np.testing.assert_allclose(rruff.max_similarity(queries, train), expected, atol=1e-5)
+    np.testing.assert_allclose(rruff_overlap.max_similarity(queries, train), expected, atol=1e-5)
 
 
 def test_only_the_measured_range_counts() -> None:
@@ -71,30 +73,34 @@ def test_only_the_measured_range_counts() -> None:
     mask = torch.ones_like(query, dtype=torch.bool)
     mask[:, :512] = False  # unmeasured part: zero in the query, ignored on the training side too
     query[~mask] = 0.0
-    assert rruff.max_similarity(query, train, query_masks=mask)[0] == pytest.approx(1.0, abs=1e-5)
-    assert rruff.max_similarity(query, train)[0] < 0.99  # the plain cosine penalises the unmeasured part
+    assert rruff_overlap.max_similarity(query, train, query_masks=mask)[0] == pytest.approx(1.0, abs=1e-5)
+    assert (
+        rruff_overlap.max_similarity(query, train)[0] < 0.99
+    )  # the plain cosine penalises the unmeasured part
 
 
 def test_no_training_patterns_is_an_error() -> None:
     from pxrdbench.errors import InputError
 
     with pytest.raises(InputError, match="no reference"):
-        rruff.max_similarity(_patterns(2, 100, 0), iter([]))
+        rruff_overlap.max_similarity(_patterns(2, 100, 0), iter([]))
 
 
 def test_similarity_entries_and_histogram_bins() -> None:
     values = np.array([0.0, 0.049, 0.05, 0.5, 0.93, 0.999, 1.0])
-    block = rruff.similarity_block(values, rruff.SIMILARITY_PREFIX, threshold=0.9, n_boot=50)
-    prefix = rruff.SIMILARITY_PREFIX
+    block = rruff_overlap.similarity_block(values, rruff_overlap.SIMILARITY_PREFIX, threshold=0.9, n_boot=50)
+    prefix = rruff_overlap.SIMILARITY_PREFIX
     assert block[f"{prefix}median"]["value"] == 0.5 and block[f"{prefix}median"]["ci95"] is not None
     assert block[f"{prefix}share_above_threshold"]["value"] == pytest.approx(300 / 7)
     assert block[f"{prefix}threshold"]["value"] == 0.9
-    counts = [block[rruff.histogram_key(prefix, k)]["value"] for k in range(rruff.OVERLAP_BINS)]
+    counts = [
+        block[rruff_overlap.histogram_key(prefix, k)]["value"] for k in range(rruff_overlap.OVERLAP_BINS)
+    ]
     assert len(counts) == 20 and sum(counts) == len(values)
     assert counts[0] == 2 and counts[1] == 1 and counts[10] == 1 and counts[18] == 1 and counts[19] == 2
     assert all(entry["n"] == len(values) for entry in block.values())
     assert all(set(e) == {"value", "ci95", "n", "std"} for e in block.values())
-    assert rruff.similarity_block(np.array([]), prefix, threshold=0.9, n_boot=10) == {}
+    assert rruff_overlap.similarity_block(np.array([]), prefix, threshold=0.9, n_boot=10) == {}
 
 
 class PatternClassifier:
@@ -141,8 +147,10 @@ def test_the_low_overlap_blocks_score_the_patterns_below_the_threshold() -> None
     arrays = _arrays(view, intensity)
     method = PatternClassifier(view.n_points)
     offsets = np.array([-0.5, 0.05, -0.2, 0.09, -0.6, 0.01, -0.4, -0.01, 0.07, -0.3, 0.0])
-    similarity = rruff.OVERLAP_THRESHOLD + offsets  # 6 below the threshold, 2 of them among the first 4
-    low = similarity < rruff.OVERLAP_THRESHOLD
+    similarity = (
+        rruff_overlap.OVERLAP_THRESHOLD + offsets
+    )  # 6 below the threshold, 2 of them among the first 4
+    low = similarity < rruff_overlap.OVERLAP_THRESHOLD
     block = _public(
         rruff.evaluate_rruff908(method, view, n_boot=20, arrays=arrays, max_train_similarity=similarity)
     )
@@ -216,13 +224,17 @@ def test_the_task_adds_overlap_entries_once_per_evaluation(dm, monkeypatch: pyte
     ctx = EvalContext(method=PatternClassifier(dm.view.n_points), datamodule=dm, n_boot=20)
     block = _public(rruff.RRUFF908.run(ctx))
     assert _public(rruff.RRUFF908.run(ctx)) == block and len(calls) == 1  # memoised in the context
-    prefix = rruff.SIMILARITY_PREFIX
+    prefix = rruff_overlap.SIMILARITY_PREFIX
     assert (
-        block[f"{prefix}median"]["n"] == 2 and block[f"{prefix}threshold"]["value"] == rruff.OVERLAP_THRESHOLD
+        block[f"{prefix}median"]["n"] == 2
+        and block[f"{prefix}threshold"]["value"] == rruff_overlap.OVERLAP_THRESHOLD
     )
-    assert sum(block[rruff.histogram_key(prefix, k)]["value"] for k in range(rruff.OVERLAP_BINS)) == 2
+    assert (
+        sum(block[rruff_overlap.histogram_key(prefix, k)]["value"] for k in range(rruff_overlap.OVERLAP_BINS))
+        == 2
+    )
     assert block[f"{prefix}histogram/bin_19/count"]["value"] == 1  # the training pattern itself
-    assert block[f"{rruff.REFERENCE_PREFIX}median"]["n"] == len(dm.cache.split_indices("test"))
+    assert block[f"{rruff_overlap.REFERENCE_PREFIX}median"]["n"] == len(dm.cache.split_indices("test"))
     assert block["low_overlap/crystal_system/accuracy"]["n"] == 1  # the noise row
     assert all(task_has_metric("experimental_rruff908", key) and base_metric(key) in METRICS for key in block)
     ctx.rruff_max_patterns = 1
@@ -244,7 +256,9 @@ def test_without_a_training_split_the_task_notes_it_and_scores_the_full_set(dm, 
 
 def test_every_overlap_key_has_a_declared_base_metric() -> None:
     values = np.linspace(0, 1, 7)
-    keys = set(rruff.similarity_block(values, rruff.SIMILARITY_PREFIX, threshold=0.9, n_boot=10))
+    keys = set(
+        rruff_overlap.similarity_block(values, rruff_overlap.SIMILARITY_PREFIX, threshold=0.9, n_boot=10)
+    )
     assert {base_metric(key) for key in keys} <= set(METRICS)
 
 

@@ -194,7 +194,7 @@ def rruff_overlap_figure(
     """
     import json
 
-    from pxrdbench.tasks.rruff import REFERENCE_PREFIX, SIMILARITY_PREFIX
+    from pxrdbench.tasks.rruff_overlap import REFERENCE_PREFIX, SIMILARITY_PREFIX
 
     if isinstance(results, Mapping):
         obj = results

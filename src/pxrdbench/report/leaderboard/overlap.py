@@ -10,8 +10,8 @@ from typing import Any
 
 from pxrdbench.report.leaderboard.board import MISSING, Cell
 from pxrdbench.report.leaderboard.markdown import esc, format_cell, table
-from pxrdbench.tasks.rruff import (
-    DEV_PATTERNS,
+from pxrdbench.tasks.rruff import DEV_PATTERNS
+from pxrdbench.tasks.rruff_overlap import (
     LOW_OVERLAP_PREFIX,
     OVERLAP_POOL_LENGTH,
     OVERLAP_THRESHOLD,

@@ -9,17 +9,14 @@ import torch
 
 from pxrdbench.errors import ConfigError, PatternError
 from pxrdbench.physics.peak_batch import PeakBatch
-from pxrdbench.physics.profiles import (
-    ProfileParams,
+from pxrdbench.physics.profiles import ProfileParams, peak_shapes, render_profiles, unit_cdf
+from pxrdbench.physics.widths import (
     caglioti_fwhm,
     microstrain_to_strain,
-    peak_shapes,
     reference_theta,
-    render_profiles,
     scherrer_fwhm,
     strain_fwhm,
     tch_pseudo_voigt,
-    unit_cdf,
 )
 
 

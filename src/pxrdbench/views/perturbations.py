@@ -10,7 +10,7 @@ they are applied to, so a set is the same perturbation in d on every view:
 
 - width: Γ = Γ_Cu · tanθ / tanθ_Cu (degrees 2θ), sinθ_Cu = λ_Cu/(2d), sinθ = λ/(2d): the same relative
   width Δd/d = (Γ_Cu/2)·cotθ_Cu (Γ_Cu in rad) at every wavelength (exact to first order in the width;
-  ``Render(reference_wavelength=...)``, :func:`pxrdbench.physics.profiles.reference_theta`);
+  ``Render(reference_wavelength=...)``, :func:`pxrdbench.physics.widths.reference_theta`);
 - zero shift δ: applied to 2θ_Cu, then d' = λ_Cu/(2 sin((2θ_Cu + δ)/2)) and 2θ' = 2 asin(λ/(2d'))
   (``ZeroShift(reference_wavelength=...)``, :func:`pxrdbench.views.augment.shift_through_d`);
 - peaks with d < λ_Cu/2 (not observable at Cu Kα, possible on short-wavelength views) are not converted:

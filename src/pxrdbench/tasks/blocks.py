@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from pxrdbench.errors import InputError
 from pxrdbench.tasks.metrics.bootstrap import (
     GROUPS_KEY,
     ITEMS_KEY,
@@ -96,8 +97,11 @@ def lattice_block(
     summary = lattice_metrics(true, pred)
     n = int(summary["n"])
     errors = lattice_abs_errors(true, pred)
-    if groups is not None and len(groups) != len(errors):
-        groups = None  # rows without a valid cell were dropped: fall back to items rather than misalign
+    if groups is not None:
+        known = np.isfinite(true).all(axis=1)  # the rows lattice_abs_errors keeps
+        groups = np.asarray(groups)[known] if len(groups) == len(true) else groups
+        if len(groups) != len(errors):
+            raise InputError("groups", f"{len(groups)} groups for {len(errors)} items with a known lattice")
     out = {
         "length_mae": mean_with_ci(errors[:, :3].mean(axis=1), groups=groups, n_boot=n_boot),
         "angle_mae": mean_with_ci(errors[:, 3:].mean(axis=1), groups=groups, n_boot=n_boot),

@@ -51,6 +51,9 @@ LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from pxrdbench.run.host_memory import use_huge_pages_for_tensors
+
+    use_huge_pages_for_tensors()
     if argv and argv[0] in LIGHTNING_COMMANDS:
         from pxrdbench.errors import PxrdbenchError
         from pxrdbench.run.lightning_cli import main as lightning_main

@@ -115,3 +115,15 @@ def test_bad_inputs_raise():
     g.x[0] = 0
     with pytest.raises(InputError, match="graph.x"):
         encoder()(g)
+
+
+def test_runs_under_bf16_autocast_and_stays_close_to_float32():
+    """bf16-mixed (the GPU presets' precision) once failed in the message sum (bf16 messages into a float32
+    accumulator); the sum is now accumulated in float32."""
+    model = encoder()
+    graph = Batch.from_data_list([cgcnn_graph(perovskite()), cgcnn_graph(triclinic())])
+    reference = model(graph)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = model(graph)
+    assert mixed.shape == reference.shape
+    assert torch.allclose(mixed.float(), reference, atol=0.1, rtol=0.05)

@@ -82,3 +82,48 @@ def test_wrong_length_and_too_short_inputs_raise() -> None:
         model(torch.rand(2, 500))
     with pytest.raises(ConfigError, match="too short"):
         ConvNeXt1D(**{**TINY, "input_length": 20})
+
+
+def _reference_forward(model: ConvNeXt1D, patterns: torch.Tensor) -> torch.Tensor:
+    """The same network written with PyTorch's channels-first modules (grouped Conv1d, Conv1d k=1, AvgPool1d)."""
+    import torch.nn.functional as F
+
+    x = model.stem(patterns.unsqueeze(1))
+    for layer in model.stages:
+        if not isinstance(layer, ConvNeXtBlock1D):
+            x = layer(x)
+            continue
+        k = layer.depthwise.kernel_size
+        h = F.conv1d(F.pad(x, ((k - 1) // 2, k - 1 - (k - 1) // 2)), layer.depthwise.weight,
+                     layer.depthwise.bias, groups=x.shape[1])  # fmt: skip
+        h = layer.project(layer.activation(layer.expand(layer.norm(h))))
+        x = x + layer.layer_scale * h
+    return x.flatten(1)
+
+
+@pytest.mark.parametrize("norm", [False, True])
+@pytest.mark.parametrize("kernels", [(9, 5, 3), (40, 20, 16)])
+def test_channels_last_network_equals_the_channels_first_reference(norm: bool, kernels: tuple) -> None:
+    """Forward and parameter gradients of the fast path (FFT depthwise for kernels >= 16, matrix-product
+    pointwise, folded layer scale) equal the plain module composition with the same state dict."""
+    torch.manual_seed(3)
+    config = {**TINY, "kernel_sizes": kernels, "layer_scale_init": 0.5, "norm": norm}
+    model = ConvNeXt1D(**config).double().eval()
+    patterns = torch.rand(3, 512, dtype=torch.float64)
+    fast = model(patterns)
+    fast.pow(2).sum().backward()
+    fast_grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    reference = _reference_forward(model, patterns)
+    reference.pow(2).sum().backward()
+    assert torch.allclose(fast, reference, atol=1e-10)
+    for name, p in model.named_parameters():
+        assert torch.allclose(fast_grads[name], p.grad, atol=1e-9), name
+
+
+def test_block_forward_layouts_agree() -> None:
+    torch.manual_seed(4)
+    block = ConvNeXtBlock1D(channels=4, kernel_size=20, layer_scale_init=0.3).double().eval()
+    x = torch.rand(2, 4, 100, dtype=torch.float64)
+    channels_last = block.forward_channels_last(x.transpose(1, 2)).transpose(1, 2)
+    assert torch.allclose(block(x), channels_last, atol=1e-12)

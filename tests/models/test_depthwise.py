@@ -30,3 +30,13 @@ def test_module_gradients_match_reference() -> None:
     y.pow(2).sum().backward()
     assert torch.allclose(grad_fft[0], x.grad, atol=1e-9)
     assert torch.allclose(grad_fft[1], conv.weight.grad, atol=1e-9)
+
+
+@pytest.mark.parametrize("kernel", [16, 25, 100])
+def test_channels_last_layout_gives_the_same_convolution(kernel: int) -> None:
+    torch.manual_seed(2)
+    x = torch.randn(2, 5, 257, dtype=torch.float64)
+    for k in (kernel, 7):  # FFT path and (below FFT_MIN_KERNEL) the grouped conv
+        conv = DepthwiseConv1d(5, k).double()  # below FFT_MIN_KERNEL: grouped conv in both layouts
+        last = conv(x.transpose(1, 2).contiguous(), channels_last=True)
+        assert torch.allclose(conv(x), last.transpose(1, 2), atol=1e-10)

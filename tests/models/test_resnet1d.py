@@ -86,3 +86,21 @@ def test_bad_config_raises(kwargs):
 def test_bad_input_shape_names_the_pattern():
     with pytest.raises(PatternError, match="pattern"):
         tiny()(torch.randn(2, 3, 10))
+
+
+@pytest.mark.parametrize("norm", ["batch", "group", "none"])
+def test_channels_last_layout_equals_the_plain_conv1d_network(norm: str) -> None:
+    """The [B, C, 1, L] channels-last path gives the output and gradients of the same modules on [B, C, L]
+    (nn.Conv1d, BatchNorm1d with batch statistics in training, MaxPool1d)."""
+    torch.manual_seed(5)
+    model = ResNet1D(widths=(4, 8), blocks_per_stage=(1, 1), pool_after_stage=(3, 2), norm=norm).double()
+    pattern = torch.rand(3, 101, dtype=torch.float64)
+    fast = model(pattern)
+    fast.pow(2).sum().backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    reference = model.stages(model.stem(pattern.unsqueeze(1))).mean(dim=-1)
+    reference.pow(2).sum().backward()
+    assert torch.allclose(fast, reference, atol=1e-10)
+    for name, p in model.named_parameters():
+        assert torch.allclose(grads[name], p.grad, atol=1e-9), name

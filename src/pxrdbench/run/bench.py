@@ -171,6 +171,8 @@ def _trainer(
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+    from pxrdbench.run.host_memory import skip_filling_new_tensors
+
     budget = preset.budget
     strategy = req.strategy or ("ddp" if devices * req.nodes > 1 else "auto")
     precision = preset.precision_gpu if accelerator == "gpu" else preset.precision_cpu
@@ -185,7 +187,7 @@ def _trainer(
         from lightning.pytorch.callbacks import RichProgressBar
 
         callbacks.append(RichProgressBar())
-    return L.Trainer(
+    trainer = L.Trainer(
         accelerator=accelerator,
         devices=devices,
         num_nodes=int(req.nodes),
@@ -203,3 +205,5 @@ def _trainer(
         log_every_n_steps=10,
         num_sanity_val_steps=0,
     )
+    skip_filling_new_tensors()
+    return trainer

@@ -138,6 +138,9 @@ class PXRDCLI(LightningCLI):
         if self._instantiate:
             super().instantiate_classes()
             configure_data_for(self.datamodule, self.model)
+            from pxrdbench.run.host_memory import skip_filling_new_tensors
+
+            skip_filling_new_tensors()  # after the Trainer's deterministic flag, which turned it on
 
     def before_fit(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config

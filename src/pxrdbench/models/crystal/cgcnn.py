@@ -61,7 +61,9 @@ class GatedGraphConv(nn.Module):
         z = self.norm_edges(self.linear(torch.cat([atoms[target], atoms[source], edges], dim=-1)))
         gate, core = z.chunk(2, dim=-1)
         messages = torch.sigmoid(gate) * F.softplus(core)
-        summed = torch.zeros_like(atoms).index_add_(0, target, messages)
+        summed = torch.zeros_like(atoms).index_add_(
+            0, target, messages.to(atoms.dtype)
+        )  # fp32 sum under autocast
         return F.softplus(atoms + self.norm_sum(summed))
 
 

@@ -22,6 +22,12 @@ Choices where the sources are silent (documented here and in the config):
 - **Stage pooling**: AvgPool1d(3, stride 2) after *every* block (also after the last one); this is what makes
   8192 -> 7 positions, i.e. the paper's 560-d feature.
 
+Speed on the CPU (same parameters, same function): the blocks run channels-last ([B, L, C]), so the pointwise
+convolutions are single matrix products (``F.linear``) and the depthwise convolution an FFT along L with no
+transposes in between; the layer scale is folded into the projection (γ ⊙ (W₂h + b₂) = (γW₂)h + γb₂). Only the
+final [B, C, L_out] feature is transposed back, so the flattening (channel-major) and the state dict are those of
+the plain Conv1d layout.
+
 This module never imports Lightning.
 """
 
@@ -30,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pxrdbench.errors import ConfigError, PatternError
@@ -56,15 +63,18 @@ class DropPath(nn.Module):
             raise ConfigError(f"drop_path rate must be in [0, 1), got {rate}")
         self.rate = float(rate)
 
+    def sample_scale(self, x: Tensor) -> Tensor | None:
+        """Per-sample factors [B, 1, ...] (0 or 1 / (1 − rate)) for ``x``, or None when nothing is dropped."""
+        if not self.training or self.rate == 0.0:
+            return None
+        keep = 1.0 - self.rate
+        shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+        return torch.empty(shape, device=x.device, dtype=x.dtype).bernoulli_(keep).div_(keep)
+
     def forward(self, x: Tensor) -> Tensor:
         """Apply per-sample drop to ``x`` [B, ...]."""
-        if not self.training or self.rate == 0.0:
-            return x
-        keep = 1.0 - self.rate
-        mask = torch.empty((x.shape[0],) + (1,) * (x.ndim - 1), device=x.device, dtype=x.dtype).bernoulli_(
-            keep
-        )
-        return x * mask / keep
+        scale = self.sample_scale(x)
+        return x if scale is None else x * scale
 
 
 class ChannelLayerNorm1d(nn.Module):
@@ -108,8 +118,19 @@ class ConvNeXtBlock1D(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Map [B, C, L] to [B, C, L]."""
-        branch = self.project(self.activation(self.expand(self.norm(self.depthwise(x)))))
-        return x + self.drop_path(self.layer_scale * branch)
+        return self.forward_channels_last(x.transpose(1, 2)).transpose(1, 2)
+
+    def forward_channels_last(self, x: Tensor) -> Tensor:
+        """Map [B, L, C] to [B, L, C] (the same function as :meth:`forward`, no transposes)."""
+        h = self.depthwise(x, channels_last=True)
+        if isinstance(self.norm, ChannelLayerNorm1d):
+            h = self.norm.norm(h)
+        h = self.activation(F.linear(h, self.expand.weight.squeeze(-1), self.expand.bias))
+        gamma = self.layer_scale.squeeze(-1)
+        bias = None if self.project.bias is None else self.project.bias * gamma
+        branch = F.linear(h, self.project.weight.squeeze(-1) * gamma[:, None], bias)
+        scale = self.drop_path.sample_scale(branch)
+        return x + branch if scale is None else torch.addcmul(x, branch, scale)
 
 
 class ConvNeXt1D(nn.Module):
@@ -191,7 +212,17 @@ class ConvNeXt1D(nn.Module):
                 f"length {patterns.shape[-1]} does not match the model's input_length {self.input_length}; "
                 "render the view on the grid the model was built for",
             )
-        return self.stages(self.stem(patterns))
+        if self.stem.kernel_size[0] == 1:  # channels-last stem: one matrix product
+            x = F.linear(patterns.transpose(1, 2), self.stem.weight.squeeze(-1), self.stem.bias)
+        else:
+            x = self.stem(patterns).transpose(1, 2)
+        for layer in self.stages:
+            if isinstance(layer, ConvNeXtBlock1D):
+                x = layer.forward_channels_last(x)
+            else:  # AvgPool1d over L of [B, L, C]
+                kernel, stride = layer.kernel_size[0], layer.stride[0]
+                x = F.avg_pool2d(x.unsqueeze(1), (kernel, 1), (stride, 1)).squeeze(1)
+        return x.transpose(1, 2)
 
     def forward(self, patterns: Tensor) -> Tensor:
         """Map patterns [B, N] to the flattened feature [B, ``output_dim``] (channel-major flattening)."""

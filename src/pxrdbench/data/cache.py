@@ -136,7 +136,8 @@ class DatasetCache:
         from pxrdbench.data.duplicates import DuplicateCandidate, duplicate_sets, structure_loader
 
         e = self.entries
-        z, frac, lattice = self.ragged("atoms.z"), self.ragged("atoms.frac"), self.arrays["atoms.lattice"]
+        z, frac = self.ragged("atoms.z"), self.ragged("atoms.frac")
+        lattice = self.arrays["atoms.lattice"].astype(np.float32)  # float32 atoms, as the build compares them
         cells = e[["a", "b", "c", "alpha", "beta", "gamma"]].to_numpy(float)
         return duplicate_sets(
             [
@@ -146,7 +147,7 @@ class DatasetCache:
                     formula=str(e["formula"].iloc[r]),
                     space_group=int(e["space_group"].iloc[r]),
                     lattice=tuple(cells[r]),
-                    structure=structure_loader(z[r], frac[r], lattice[r]),
+                    structure=structure_loader(z[r], frac[r].astype(np.float32), lattice[r]),
                 )
                 for r in range(len(e))
             ]
@@ -159,17 +160,34 @@ class DatasetCache:
         return d[keep], self.reflections_intensity[index][keep]
 
     def graph_arrays(self, index: int, kind: str = "cgcnn") -> dict[str, np.ndarray]:
-        """Atoms and edges of one structure: z, frac, lattice, edge_index (2,E), distance (E,) [, edge_vec]."""
-        out = {
+        """Atoms and edges of one structure (``kind`` "cgcnn" or "radius"): z, frac and lattice (float32, rows =
+        vectors, Å), edge_index int64 (2, E) [neighbour j, centre i], distance float32 (E,), cell_shift int8
+        (E, 3) and, for "radius", edge_vec float32 (E, 3).
+
+        Distances and edge vectors are rebuilt in float64 from the stored float64 atoms and image offsets
+        (:func:`pxrdbench.data.cache_arrays.decode_graph`); CGCNN padding gets ``cgcnn_radius`` + 1 Å.
+        """
+        from pxrdbench.data.cache_arrays import GRAPH_KINDS, decode_graph
+
+        if kind not in GRAPH_KINDS:
+            raise DatasetError(f"unknown graph kind {kind!r}; use one of {GRAPH_KINDS}")
+        frac, lattice = self.ragged("atoms.frac")[index], self.arrays["atoms.lattice"][index]
+        degree = self.ragged("radius.degree")[index] if kind == "radius" else None
+        graph = decode_graph(
+            kind,
+            frac,
+            lattice,
+            self.ragged(f"{kind}.neighbor")[index],
+            self.ragged(f"{kind}.image")[index],
+            degree=degree,
+            pad_distance=float(self.manifest["params"]["cgcnn_radius"]) + 1.0,
+        )
+        atoms = {
             "z": self.ragged("atoms.z")[index],
-            "frac": self.ragged("atoms.frac")[index],
-            "lattice": self.arrays["atoms.lattice"][index],
-            "edge_index": self.ragged(f"{kind}.edge_index")[index].T,
-            "distance": self.ragged(f"{kind}.distance")[index],
+            "frac": frac.astype(np.float32),
+            "lattice": lattice.astype(np.float32),
         }
-        if kind == "radius":
-            out["edge_vec"] = self.ragged("radius.edge_vec")[index]
-        return out
+        return {**atoms, **graph}
 
     def info(self) -> dict[str, Any]:
         """Counts per split and crystal system, distinct space groups, failures, within-source duplicate sets

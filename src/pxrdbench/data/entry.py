@@ -59,8 +59,11 @@ def process_entry(
 ) -> dict[str, Any] | str:
     """Labels, reflections, atoms and graphs of one structure; a string (the reason) on failure.
 
-    ``structure`` may be None with ``cif_text`` given: the structure is then parsed here (in a worker).
+    ``structure`` may be None with ``cif_text`` given: the structure is then parsed here (in a worker). Atoms are
+    float64 (``frac``, ``lattice``); each graph (``cgcnn``, ``radius``) holds ``edge_index`` [2, E], ``distance``
+    and ``cell_shift`` (int8 image offsets, see :mod:`pxrdbench.data.cache_arrays`), ``radius`` also ``edge_vec``.
     """
+    from pxrdbench.data.cache_arrays import image_offsets
     from pxrdbench.data.graphs import cgcnn_neighbors, radius_graph
     from pxrdbench.data.structure_io import validate_structure
     from pxrdbench.errors import PxrdbenchError
@@ -89,8 +92,11 @@ def process_entry(
         keep = refl.intensity > ZERO_INTENSITY * (refl.intensity.max() if len(refl) else 0.0)
         if not keep.any():
             return f"no reflection with d >= {params.d_min} Å"
-        cg = cgcnn_neighbors(structure, radius=params.cgcnn_radius, max_neighbors=params.cgcnn_max_neighbors)
+        cg = cgcnn_neighbors(
+            structure, radius=params.cgcnn_radius, max_neighbors=params.cgcnn_max_neighbors, with_shift=True
+        )
         rg = radius_graph(structure, cutoff=params.radius_cutoff)
+        cg_shift, rg_shift = image_offsets(cg["cell_shift"]), image_offsets(rg["cell_shift"])
     except PxrdbenchError as exc:
         return str(exc.reason if hasattr(exc, "reason") else exc)
     except Exception as exc:  # any library failure on one entry is reported, never fatal to the build
@@ -113,22 +119,35 @@ def process_entry(
         },
         "atoms": {
             "z": majority_atomic_numbers(structure),
-            "frac": np.asarray(structure.frac_coords, dtype=np.float32),
-            "lattice": np.asarray(structure.lattice.matrix, dtype=np.float32),
+            "frac": np.asarray(structure.frac_coords, dtype=np.float64),
+            "lattice": np.asarray(structure.lattice.matrix, dtype=np.float64),
         },
         "cgcnn": {
             "edge_index": np.asarray(cg["edge_index"], dtype=np.int32),
             "distance": np.asarray(cg["distance"], dtype=np.float32),
+            "cell_shift": cg_shift,
         },
         "radius": {
             "edge_index": np.asarray(rg["edge_index"], dtype=np.int32),
             "distance": np.asarray(rg["distance"], dtype=np.float32),
             "edge_vec": np.asarray(rg["edge_vec"], dtype=np.float32),
+            "cell_shift": rg_shift,
         },
     }
 
 
+def process_entry_compact(
+    record_id: str, structure: Any, params: BuildParams, cif_text: str | None = None
+) -> dict[str, Any] | str:
+    """``process_entry`` with the graphs in the cache's compact form
+    (:func:`pxrdbench.data.cache_arrays.compact_graphs`), as the cache builder keeps them."""
+    from pxrdbench.data.cache_arrays import compact_graphs
+
+    result = process_entry(record_id, structure, params, cif_text)
+    return result if isinstance(result, str) else compact_graphs(result)
+
+
 def process_entry_star(args: tuple[str, Any, BuildParams, str | None]) -> tuple[str, dict[str, Any] | str]:
-    """``process_entry`` for ``Pool.imap`` (one tuple argument); returns (id, result)."""
+    """:func:`process_entry_compact` for ``Pool.imap`` (one tuple argument); returns (id, result)."""
     record_id, structure, params, cif_text = args
-    return record_id, process_entry(record_id, structure, params, cif_text)
+    return record_id, process_entry_compact(record_id, structure, params, cif_text)

@@ -74,34 +74,45 @@ def _neighbor_list(structure: Structure, radius: float) -> tuple[np.ndarray, ...
 
 
 def cgcnn_neighbors(
-    structure: Structure, radius: float = 8.0, max_neighbors: int = 12, pad_distance: float | None = None
+    structure: Structure,
+    radius: float = 8.0,
+    max_neighbors: int = 12,
+    pad_distance: float | None = None,
+    with_shift: bool = False,
 ) -> dict[str, np.ndarray]:
     """CGCNN neighbour graph: each atom's ``max_neighbors`` nearest periodic neighbours within ``radius``.
 
     Returns ``edge_index`` int64 [2, n·max_neighbors] (row 0 neighbour j, row 1 centre i; edges grouped by
     centre, nearest first) and ``distance`` float32 [E] in Å. Missing neighbours are self-loops at
     ``pad_distance`` (default radius + 1 Å). See the module docstring for the tie-break and padding choices.
+    With ``with_shift``, also ``cell_shift`` float32 [E, 3]: the integer lattice offset of each neighbour image
+    (0 0 0 for padding, so a padded edge is the only self-loop without offset; the dataset cache stores this).
     """
     if max_neighbors < 1:
         raise StructureError("max_neighbors", f"must be ≥ 1, got {max_neighbors}")
     pad = radius + 1.0 if pad_distance is None else float(pad_distance)
     numbers = majority_atomic_numbers(structure)
-    centre, neighbour, _, distance = _neighbor_list(structure, radius)
+    centre, neighbour, shift, distance = _neighbor_list(structure, radius)
     # lexsort: last key is primary → centre, rounded distance, neighbour Z, neighbour index
     order = np.lexsort((neighbour, numbers[neighbour], np.round(distance, 6), centre))
-    centre, neighbour, distance = centre[order], neighbour[order], distance[order]
+    centre, neighbour, shift, distance = centre[order], neighbour[order], shift[order], distance[order]
     n = len(structure)
     sources = np.repeat(np.arange(n, dtype=np.int64), max_neighbors).reshape(n, max_neighbors)
     dists = np.full((n, max_neighbors), pad, dtype=np.float64)
+    shifts = np.zeros((n, max_neighbors, 3), dtype=np.float64)
     starts = np.searchsorted(centre, np.arange(n), side="left")
     ends = np.searchsorted(centre, np.arange(n), side="right")
     for i in range(n):
         k = min(ends[i] - starts[i], max_neighbors)
         sources[i, :k] = neighbour[starts[i] : starts[i] + k]
         dists[i, :k] = distance[starts[i] : starts[i] + k]
+        shifts[i, :k] = shift[starts[i] : starts[i] + k]
     targets = np.repeat(np.arange(n, dtype=np.int64), max_neighbors)
     edge_index = np.stack([sources.reshape(-1), targets])
-    return {"edge_index": edge_index, "distance": dists.reshape(-1).astype(np.float32)}
+    out = {"edge_index": edge_index, "distance": dists.reshape(-1).astype(np.float32)}
+    if with_shift:
+        out["cell_shift"] = shifts.reshape(-1, 3).astype(np.float32)
+    return out
 
 
 def radius_graph(structure: Structure, cutoff: float = 5.0) -> dict[str, np.ndarray]:

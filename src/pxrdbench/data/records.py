@@ -7,9 +7,11 @@ reason). Builds count and report failures; they never abort on one and never dro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pymatgen.core import Structure
+# annotations only: reading a cache must not import pymatgen (the GPU check's machine has none)
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 
 @dataclass

@@ -7,8 +7,9 @@ directory):
 - ``manifest.json``  what was built, how, counts, build time, split hash, and the SHA-256 of every other file;
 - ``entries.csv``    one row per kept structure: id, source, group, split, formula, labels, Niggli cell,
   elements, duplicate set (within-source exact duplicates, :mod:`pxrdbench.data.duplicates`; "" when none);
-- ``arrays.npz``     ragged reflections (d Å, m·|F|², hkl, multiplicity), atoms (Z, fractional coordinates,
-  lattice), CGCNN neighbour lists and radius graphs;
+- ``arrays.npz``     ragged reflections (d Å, m·|F|², hkl, multiplicity), atoms (Z, float64 fractional
+  coordinates and lattice), CGCNN neighbour lists and radius graphs as neighbour indices + int8 image offsets,
+  their geometry rebuilt on read (:mod:`pxrdbench.data.cache_arrays` has the full table);
 - ``failures.csv``   every entry that was skipped, with its id, stage and reason;
 - ``duplicates.csv`` entries dropped by cross-source deduplication (merged datasets only).
 
@@ -32,14 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from pxrdbench.data.entry import BuildParams, process_entry, process_entry_star
+from pxrdbench.data.cache_arrays import write_arrays
+from pxrdbench.data.entry import BuildParams, process_entry_compact, process_entry_star
 from pxrdbench.data.grouping import union_groups
-from pxrdbench.data.ragged import pack, save_ragged
 from pxrdbench.data.records import SourceFailure, StructureRecord
 from pxrdbench.errors import CacheError
 
-CACHE_FORMAT = 3
-"""Bump when the on-disk layout or the meaning of a cached value changes (3: ``duplicate_set`` column)."""
+CACHE_FORMAT = 4
+"""Bump when the on-disk layout or the meaning of a cached value changes (3: ``duplicate_set`` column; 4: compact
+graphs, float64 atoms). The format is part of the cache hash, so a new format builds a new directory."""
 
 DATA_FILES = ("entries.csv", "arrays.npz", "failures.csv", "duplicates.csv")
 
@@ -104,7 +106,7 @@ def _iter_processed(
 
     if workers <= 1:
         for rec in records:
-            yield rec, process_entry(rec.id, rec.structure, params, rec.meta.pop(CIF_TEXT_KEY, None))
+            yield rec, process_entry_compact(rec.id, rec.structure, params, rec.meta.pop(CIF_TEXT_KEY, None))
         return
     import multiprocessing as mp
 
@@ -199,7 +201,7 @@ def build_cache(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     _write_entries(tmp / "entries.csv", ok, groups, split_of, duplicate_set)
-    _write_arrays(tmp / "arrays.npz", [res for _, res in ok])
+    write_arrays(tmp / "arrays.npz", [res for _, res in ok])
     _write_rows(tmp / "failures.csv", ("id", "source", "stage", "reason"), failures)
     _write_rows(tmp / "duplicates.csv", ("id", "source", "duplicate_of"), duplicates)
     split_counts = {name: len(members) for name, members in splits.items()}
@@ -257,9 +259,10 @@ def _deduplicate(
 def _duplicate_sets(ok: list[tuple[StructureRecord, dict[str, Any]]], log: Any) -> list[str]:
     """Within-source exact-duplicate label per kept entry (:func:`pxrdbench.data.duplicates.duplicate_sets`).
 
-    Structures are rebuilt from the cached atoms (majority species, fractional coordinates, cell), never from
-    the parsed record, so the labels are the same for any number of build workers (which parse in the
-    workers); partial occupancies still count through the formula, which must agree.
+    Structures are rebuilt from the cached atoms (majority species, fractional coordinates, cell; rounded to
+    float32 as in cache formats ≤ 3, so the labels do not change), never from the parsed record, so the labels are
+    the same for any number of build workers (which parse in the workers); partial occupancies still count
+    through the formula, which must agree.
     """
     from pxrdbench.data.duplicates import DuplicateCandidate, duplicate_sets, structure_loader
 
@@ -270,7 +273,11 @@ def _duplicate_sets(ok: list[tuple[StructureRecord, dict[str, Any]]], log: Any) 
             formula=res["formula"],
             space_group=int(res["labels"]["space_group_number"]),
             lattice=tuple(res["labels"]["niggli"]),
-            structure=structure_loader(res["atoms"]["z"], res["atoms"]["frac"], res["atoms"]["lattice"]),
+            structure=structure_loader(
+                res["atoms"]["z"],
+                np.asarray(res["atoms"]["frac"], dtype=np.float32),
+                np.asarray(res["atoms"]["lattice"], dtype=np.float32),
+            ),
         )
         for rec, res in ok
     ]
@@ -301,31 +308,6 @@ def _write_entries(
     _write_rows(path, cols, rows)
 
 
-def _write_arrays(path: Path, results: list[dict[str, Any]]) -> None:
-    store: dict[str, np.ndarray] = {}
-    specs = {
-        "reflections.d": ("reflections", "d", np.float64, ()),
-        "reflections.intensity": ("reflections", "intensity", np.float32, ()),
-        "reflections.hkl": ("reflections", "hkl", np.int16, (3,)),
-        "reflections.multiplicity": ("reflections", "multiplicity", np.int32, ()),
-        "atoms.z": ("atoms", "z", np.int16, ()),
-        "atoms.frac": ("atoms", "frac", np.float32, (3,)),
-        "cgcnn.edge_index": ("cgcnn", "edge_index", np.int32, (2,)),
-        "cgcnn.distance": ("cgcnn", "distance", np.float32, ()),
-        "radius.edge_index": ("radius", "edge_index", np.int32, (2,)),
-        "radius.distance": ("radius", "distance", np.float32, ()),
-        "radius.edge_vec": ("radius", "edge_vec", np.float32, (3,)),
-    }
-    for name, (group, field, dtype, trailing) in specs.items():
-        arrays = [np.asarray(r[group][field]) for r in results]
-        if field == "edge_index":
-            arrays = [a.reshape(2, -1).T for a in arrays]  # store edges as rows
-        save_ragged(store, name, pack(arrays, dtype=dtype, trailing=trailing))
-    store["atoms.lattice"] = np.stack([r["atoms"]["lattice"] for r in results]).astype(np.float32)
-    with open(path, "wb") as fh:
-        np.savez(fh, **store)
-
-
 def _write_rows(path: Path, header: Iterable[str], rows: Iterable[Iterable[Any]]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -349,7 +331,11 @@ def verify_cache(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise CacheError(f"{manifest_path}: unreadable manifest ({exc})") from exc
     if manifest.get("cache_format") != CACHE_FORMAT:
-        raise CacheError(f"{path}: cache format {manifest.get('cache_format')} != {CACHE_FORMAT}")
+        raise CacheError(
+            f"{path}: cache format {manifest.get('cache_format')} != {CACHE_FORMAT} (written by another pxrdbench "
+            f"version); rebuild it with `pxrdbench data build {manifest.get('dataset', '<dataset>')}`, which "
+            "writes a new directory (this one can then be deleted)"
+        )
     for name, digest in manifest.get("files", {}).items():
         file = path / name
         if not file.is_file():

@@ -62,6 +62,7 @@ leaderboard: ## regenerate leaderboards/ from leaderboards/results/*.json
 benchmarks: ## speed benchmarks against the reference implementations (prints tables)
 	$(BIN)/python benchmarks/simulate_vs_pymatgen.py
 	$(BIN)/python benchmarks/render_profiles.py
+	$(BIN)/python benchmarks/train_throughput.py
 
 gpu-bundle: ## prepare .gpu/ for the lent GPU machine (wheels, 512-structure AMCSD cache) [CPU_JSON=file]
 	rm -rf $(GPU_DIR)/wheels $(GPU_DIR)/cache && mkdir -p $(GPU_DIR)/wheels

@@ -9,7 +9,7 @@ import torch
 
 from pxrdbench.errors import ConfigError, PatternError
 from pxrdbench.physics.peak_batch import PeakBatch
-from pxrdbench.physics.profiles import ProfileParams, peak_shapes, render_profiles, unit_cdf
+from pxrdbench.physics.profiles import ProfileParams, peak_shapes, render_profiles
 from pxrdbench.physics.widths import (
     caglioti_fwhm,
     microstrain_to_strain,
@@ -18,6 +18,28 @@ from pxrdbench.physics.widths import (
     strain_fwhm,
     tch_pseudo_voigt,
 )
+
+
+def unit_cdf(
+    u: torch.Tensor, eta: torch.Tensor, rho: torch.Tensor | None, parts: tuple[bool, bool] = (True, True)
+) -> torch.Tensor:
+    """Test reference (the renderer integrates bins in profile_kernels.py): CDF (up to a constant) of the
+    unit-area split pseudo-Voigt at u = (2θ − 2θ_k)/Γ.
+
+    Symmetric part S(u) = η atan(2u)/π + (1 − η) erf(2 sqrt(ln2) u)/2; with asymmetry the side of u
+    has width Γ(1 ∓ ρ) and weight (1 ∓ ρ): F(u) = (1 ∓ ρ) S(u/(1 ∓ ρ)). Shapes broadcast. ``parts`` =
+    (any Gaussian part, any Lorentzian part) lets pure shapes skip a transcendental.
+    """
+    side = None if rho is None else torch.sign(u).mul_(rho).add_(1.0)
+    scaled = u if side is None else u / side
+    out = (
+        torch.erf(scaled * (2.0 * math.sqrt(math.log(2.0)))).mul_(0.5 * (1.0 - eta))
+        if parts[0]
+        else torch.zeros_like(scaled)
+    )
+    if parts[1]:
+        out = torch.addcmul(out, torch.atan(scaled * 2.0), eta / math.pi)
+    return out if side is None else out.mul_(side)
 
 
 def dense_reference(peaks: PeakBatch, grid: torch.Tensor, profile: ProfileParams) -> torch.Tensor:

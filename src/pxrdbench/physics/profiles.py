@@ -22,7 +22,6 @@ the grid (a Lorentzian keeps ≈ Γ/(π d) beyond ±d) is not folded back: it is
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -42,7 +41,6 @@ from pxrdbench.physics.widths import (
 )
 
 PROFILE_SHAPES = ("gaussian", "lorentzian", "pseudo_voigt")
-_SQRT_LN2_2 = 2.0 * math.sqrt(math.log(2.0))
 
 
 @dataclass
@@ -151,21 +149,6 @@ def peak_shapes(
     if not bool(torch.isfinite(fwhm).all()) or bool((fwhm <= 0).any()):
         raise ConfigError("ProfileParams: widths must be positive and finite (check fwhm, size, strain)")
     return fwhm, eta, _per_pattern(profile.asymmetry, batch, device)
-
-
-def unit_cdf(u: Tensor, eta: Tensor, rho: Tensor | None, parts: tuple[bool, bool] = (True, True)) -> Tensor:
-    """CDF (up to a constant) of the unit-area split pseudo-Voigt at u = (2θ − 2θ_k)/Γ.
-
-    Symmetric part S(u) = η atan(2u)/π + (1 − η) erf(2 sqrt(ln2) u)/2; with asymmetry the side of u
-    has width Γ(1 ∓ ρ) and weight (1 ∓ ρ): F(u) = (1 ∓ ρ) S(u/(1 ∓ ρ)). Shapes broadcast. ``parts`` =
-    (any Gaussian part, any Lorentzian part) lets pure shapes skip a transcendental.
-    """
-    side = None if rho is None else torch.sign(u).mul_(rho).add_(1.0)
-    scaled = u if side is None else u / side
-    out = torch.erf(scaled * _SQRT_LN2_2).mul_(0.5 * (1.0 - eta)) if parts[0] else torch.zeros_like(scaled)
-    if parts[1]:
-        out = torch.addcmul(out, torch.atan(scaled * 2.0), eta / math.pi)
-    return out if side is None else out.mul_(side)
 
 
 def _uniform_grid(grid: Tensor) -> tuple[float, float]:

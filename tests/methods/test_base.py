@@ -180,3 +180,19 @@ def test_scheduler_config_errors() -> None:
         build_scheduler(optimizer, {"name": "multistep", "milestone": [1]}, 1, 1)
     with pytest.raises(ConfigError, match="steps_per_epoch"):
         build_scheduler(optimizer, {"name": "cyclic_triangular2"}, None, None)
+
+
+def test_warmup_cosine_is_fitted_to_the_run_budget() -> None:
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=2.0)
+    config = {"name": "warmup_cosine", "warmup_fraction": 0.1, "min_lr_fraction": 0.0}
+    scheduler, interval = build_scheduler(optimizer, config, steps_per_epoch=None, total_steps=21)
+    values = _lrs(scheduler, 21)
+    assert interval == "step"
+    assert values[:3] == pytest.approx([2 / 3, 4 / 3, 2.0])  # 2 warm-up steps, then the peak
+    assert max(values) == pytest.approx(2.0) and values[11] == pytest.approx(1.0)  # half-way down
+    assert values[-1] == pytest.approx(0.0, abs=1e-12)  # reaches 0 at the last step of the budget
+    assert all(b <= a + 1e-12 for a, b in zip(values[2:], values[3:], strict=False))
+    with pytest.raises(ConfigError, match="optimiser steps are unknown"):
+        build_scheduler(optimizer, {"name": "warmup_cosine"}, None, None)
+    with pytest.raises(ConfigError, match="warmup_fraction"):
+        build_scheduler(optimizer, {"name": "warmup_cosine", "warmup_fraction": 1.0}, None, 10)

@@ -1,13 +1,21 @@
-"""A 2-process CPU DDP run (ddp_spawn, gloo) of den_kan_tiny matches the 1-process run with the same global
-batch within a stated tolerance.
+"""A 2-process CPU DDP run (ddp_spawn, gloo) of den_kan_tiny trains as well as the 1-process run with the same
+global batch.
 
 Same structures, same initial weights (seeded builder), same global batch (2 × 16 vs 32) and schedule, but not
 the same batch composition (the distributed sampler shards the epoch differently), per-rank batch-norm
 statistics and, with XCCP's in-batch negatives (``gather_negatives: false``), 15 negatives per pair on each
-rank instead of 31. So the two runs agree within a tolerance, not exactly. On the ci subset (6 test
-structures, 64 in the full pool) we allow 2 test items (33.4 points) on the hit rates and 15 % of the
-1-process value on the full-pool mean rank. Measured here: identical hit rates and full-pool mean rank (38.3
-in both runs) after the two ci epochs.
+rank instead of 31. So the two runs agree within a tolerance, not exactly, and their raw InfoNCE losses are not
+comparable (a model that has learned nothing scores ln 16 per rank against ln 32 in one process). What is
+compared is training, not the 6-item hit rates (one item is 16.7 points there, so a tolerance that a model which
+does not learn also meets):
+
+* both runs are trained: ``training/loss_ratio`` (last / first curve point's mean training loss) ≤ 0.8 in each;
+* their loss ratios, each the final training loss in units of the run's own first-epoch loss (which puts the two
+  numbers of negatives on one scale), agree within 15 % of the 1-process value;
+* both evaluate the retrieval task and its robustness variant on whole splits.
+
+The exact DDP check is the gradient test below: with gathered negatives every parameter's gradient under DDP is
+the 1-process gradient of the global loss.
 """
 
 from __future__ import annotations
@@ -28,25 +36,30 @@ from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.data import Batch
 
 from pxrdbench.data.graphs import cgcnn_graph
-from pxrdbench.report.regression import run_ci
+from pxrdbench.report.regression import loss_ratio, run_ci
 
-HIT_RATES = ("top1", "top10", "prescreen/top1", "fullpool_prescreen/top1")
+MAX_LOSS_RATIO = 0.8
+LOSS_RATIO_RTOL = 0.15
 
 
 @pytest.mark.slow
-def test_ddp_spawn_matches_single_process(use_regression_cache, tmp_path) -> None:
+def test_ddp_spawn_trains_like_single_process(use_regression_cache, tmp_path) -> None:
     single = run_ci("den_kan_tiny", tmp_path / "single", batch_size=32)
     ddp = run_ci("den_kan_tiny", tmp_path / "ddp", batch_size=32, gpus=2, strategy="ddp_spawn")
     assert ddp["hardware"]["device_count"] == 2
-    for result in (single, ddp):
-        assert "retrieval" in result["method"]["tasks"] and "retrieval" in result["metrics"]
-    a, b = single["metrics"]["retrieval"], ddp["metrics"]["retrieval"]
-    for key in HIT_RATES:
-        assert abs(a[key]["value"] - b[key]["value"]) <= 2 * 100.0 / a[key]["n"] + 1e-6, (key, a[key], b[key])
-    rank_a, rank_b = a["fullpool/mean_rank"]["value"], b["fullpool/mean_rank"]["value"]
-    assert abs(rank_a - rank_b) <= 0.15 * rank_a, (rank_a, rank_b)
-    robust = "fwhm_0.2/retrieval/prescreen/top1"
-    assert robust in single["metrics"]["robustness"] and robust in ddp["metrics"]["robustness"]
+    ratios = {}
+    for name, result in (("1 process", single), ("ddp", ddp)):
+        assert "retrieval" in result["method"]["tasks"] and "retrieval" in result["metrics"], name
+        assert result["metrics"]["retrieval"]["top1"]["n"] == result["dataset"]["n_test"], name
+        assert "fwhm_0.2/retrieval/prescreen/top1" in result["metrics"]["robustness"], name
+        ratio = loss_ratio(result)
+        assert ratio is not None, f"{name}: no learning curve with two training losses in the results"
+        assert ratio[0] <= MAX_LOSS_RATIO, (
+            f"{name}: not trained, loss ratio {ratio[0]:.3f} > {MAX_LOSS_RATIO}"
+        )
+        ratios[name] = ratio[0]
+    a, b = ratios["1 process"], ratios["ddp"]
+    assert abs(a - b) <= LOSS_RATIO_RTOL * a, f"loss ratio: 1 process {a:.4g}, ddp {b:.4g} (tolerance 15 %)"
 
 
 # --- exact gradients of the gathered loss under real DDP (2 gloo processes), learnable temperature ----------

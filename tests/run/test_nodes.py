@@ -11,6 +11,7 @@ from pxrdbench.cli import main
 from pxrdbench.errors import ConfigError
 from pxrdbench.run import bench
 from pxrdbench.run.bench import BenchRequest, _trainer, config_overrides
+from pxrdbench.run.budget import TrainingBudget
 from pxrdbench.run.settings import load_preset
 
 
@@ -26,8 +27,9 @@ def test_the_nodes_argument_reaches_the_request(monkeypatch: pytest.MonkeyPatch)
 def test_the_trainer_gets_num_nodes_and_ddp(tmp_path) -> None:
     request = BenchRequest(model="den_kan_tiny", preset="ci", nodes=2)
     trainer = _trainer(
-        request, load_preset("ci"), SimpleNamespace(gradient_clip_val=None), "cpu", 1, tmp_path, epochs=1
-    )
+        request, load_preset("ci"), SimpleNamespace(gradient_clip_val=None), "cpu", 1, tmp_path,
+        TrainingBudget(max_epochs=1, global_batch=16),
+    )  # fmt: skip
     assert trainer.num_nodes == 2
     assert trainer.world_size == 2
     assert type(trainer.strategy).__name__ == "DDPStrategy"

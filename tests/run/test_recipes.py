@@ -19,6 +19,8 @@ from pxrdbench.methods.supervised import AlphaDiffract
 from pxrdbench.models.heads.mlp import MLPHead
 from pxrdbench.models.heads.symmetry import LatticeHead
 from pxrdbench.models.xrd.convnext1d import ConvNeXt1D
+from pxrdbench.run.budget import TrainingBudget
+from pxrdbench.run.learning_curve import LearningCurve
 from pxrdbench.run.recipes import PretrainFinetune, SingleFit, TrainingContext
 
 pytestmark = pytest.mark.filterwarnings(
@@ -56,14 +58,15 @@ def _context(cache: DatasetCache, tmp_path: Path, build: Any, epochs: int) -> Tr
     dm = SimulatedDataModule(cache, "alphadiffract", batch_size=4, seed=0)
     dm.setup()
 
-    def make_trainer(directory: Path, stage_epochs: int | None = None) -> L.Trainer:
+    def make_trainer(directory: Path, budget: TrainingBudget, stage: str = "fit") -> L.Trainer:
         return L.Trainer(
-            max_epochs=stage_epochs or epochs, accelerator="cpu", devices=1, logger=False,
+            max_epochs=budget.max_epochs, accelerator="cpu", devices=1, logger=False,
             default_root_dir=directory, enable_progress_bar=False, enable_model_summary=False,
-            num_sanity_val_steps=0,
+            num_sanity_val_steps=0, callbacks=[LearningCurve(stage, budget.global_batch)],
         )  # fmt: skip
 
-    return TrainingContext(build, make_trainer, dm, seed=0, run_dir=tmp_path, global_batch=4, epochs=epochs)
+    budget = TrainingBudget(max_epochs=epochs, global_batch=4)
+    return TrainingContext(build, make_trainer, dm, seed=0, run_dir=tmp_path, budget=budget)
 
 
 def test_pretrain_finetune_runs_both_stages_on_the_same_weights(cache: DatasetCache, tmp_path: Path) -> None:
@@ -83,10 +86,11 @@ def test_pretrain_finetune_runs_both_stages_on_the_same_weights(cache: DatasetCa
     assert recipe.describe() == {"name": "PretrainFinetune", "members": 1, "pretrain_fraction": 0.5}
 
 
-def test_epoch_split_gives_each_stage_at_least_one_epoch() -> None:
-    assert PretrainFinetune(0.5).split_epochs(1) == (1, 1)
-    assert PretrainFinetune(0.9).split_epochs(10) == (9, 1)
-    assert PretrainFinetune(0.1).split_epochs(10) == (1, 9)
+def test_budget_split_gives_each_stage_at_least_one_epoch() -> None:
+    def epochs(total: int, share: float) -> tuple[int | None, ...]:
+        return tuple(b.max_epochs for b in TrainingBudget(max_epochs=total).split(share))
+
+    assert epochs(1, 0.5) == (1, 1) and epochs(10, 0.9) == (9, 1) and epochs(10, 0.1) == (1, 9)
     with pytest.raises(ConfigError):
         PretrainFinetune(1.0)
 
@@ -96,3 +100,13 @@ def test_a_one_stage_method_refuses_a_training_stage(cache: DatasetCache, tmp_pa
         _toy(0, AlphaDiffract).set_training_stage("pretrain")
     trained = SingleFit().train(_context(cache, tmp_path, lambda seed: _toy(seed, AlphaDiffract), epochs=1))
     assert [s["stage"] for s in trained.stages] == ["fit"] and trained.stages[0]["steps"] > 0
+
+
+def test_a_fit_records_its_learning_curve_in_patterns_seen(cache: DatasetCache, tmp_path: Path) -> None:
+    trained = SingleFit().train(_context(cache, tmp_path, lambda seed: _toy(seed, AlphaDiffract), epochs=2))
+    curve, per_epoch = trained.curve, len(cache.split_indices("train")) // 4 * 4  # full batches of 4 only
+    assert [p["epoch"] for p in curve] == [0, 1]  # one point per validation pass
+    assert [p["patterns"] for p in curve] == [per_epoch, 2 * per_epoch]
+    assert trained.patterns_seen == 2 * per_epoch == trained.stages[0]["steps"] * 4 and not trained.truncated
+    assert all(p["train_loss"] is not None and p["val_loss"] is not None for p in curve)
+    assert "crystal_system_acc" in curve[-1]["val"] and 0.0 <= curve[-1]["val"]["crystal_system_acc"] <= 1.0

@@ -88,16 +88,19 @@ class SimulatedDataModule(L.LightningDataModule):
         )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        """Training batches are always full (the short last batch of an epoch is dropped, a different one each
+        epoch as the order is shuffled), so a budget of steps × global batch is the patterns trained on."""
         generator = torch.Generator().manual_seed(self.seed)
+        dataset = self.split_dataset(split)
         return DataLoader(
-            self.split_dataset(split),
+            dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
             num_workers=self.num_workers,
             collate_fn=collate_structures,
             generator=generator if shuffle else None,
             persistent_workers=self.num_workers > 0,
-            drop_last=False,
+            drop_last=shuffle and len(dataset) >= self.batch_size,
         )
 
     def train_dataloader(self) -> DataLoader:

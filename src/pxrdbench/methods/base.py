@@ -78,6 +78,9 @@ class PXRDMethod(L.LightningModule):
 
     tasks: ClassVar[tuple[str, ...]] = ()
     hparams_ignore: ClassVar[tuple[str, ...]] = ()
+    #: Training family by objective (``"classifier"``: supervised heads; ``"contrastive"``: pattern–structure
+    #: retrieval). A preset gives every method of a family the same budget of training patterns.
+    family: ClassVar[str] = "classifier"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

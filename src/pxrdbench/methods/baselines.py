@@ -41,6 +41,7 @@ class _FittedBaseline(L.LightningModule):
     """Shared bookkeeping: class counts per task, fitted state, zero trainable parameters."""
 
     tasks: ClassVar[tuple[str, ...]] = ()
+    family: ClassVar[str] = "baseline"  # fitted in one pass; no training budget
     num_parameters: int = 0
 
     def __init__(self, num_extinction_groups: int | None = None) -> None:

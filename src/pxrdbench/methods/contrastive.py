@@ -64,6 +64,7 @@ class ContrastiveMethod(PXRDMethod):
 
     tasks = ("retrieval",)
     hparams_ignore = ("pattern_encoder", "pattern_head", "crystal_encoder", "crystal_head")
+    family = "contrastive"
 
     def __init__(
         self,

@@ -11,7 +11,11 @@ Optimiser and scheduler are configuration (dicts), built in :meth:`PXRDMethod.co
     and back, amplitude halved each cycle for triangular2;
   - ``{"name": "multistep", "milestones": [epochs], "gamma": 0.1}`` (stepped per epoch);
   - ``{"name": "cosine", "warmup_epochs": 0, "min_lr_fraction": 0.0}``: linear warm-up then cosine decay,
-    stepped per iteration.
+    stepped per iteration;
+  - ``{"name": "warmup_cosine", "warmup_fraction": 0.05, "min_lr_fraction": 0.0}``: the budget-fitted schedule
+    of the short presets (Li et al. 2020, "Budgeted training"): linear warm-up over the first
+    ``warmup_fraction`` of the run's optimiser steps, then cosine decay to ``min_lr_fraction``·lr at the last
+    step of the budget (``trainer.estimated_stepping_batches``), stepped per iteration.
 
   Per-iteration schedules need the steps per epoch: ``trainer.estimated_stepping_batches /
   trainer.max_epochs``, or an explicit ``"steps_per_epoch"`` key.
@@ -34,6 +38,7 @@ SCHEDULER_KEYS: dict[str, set[str]] = {
     "cyclic_triangular2": {"base_lr_fraction", "step_epochs", "steps_per_epoch"},
     "multistep": {"milestones", "gamma"},
     "cosine": {"warmup_epochs", "min_lr_fraction", "steps_per_epoch"},
+    "warmup_cosine": {"warmup_fraction", "min_lr_fraction"},
     "constant": set(),
 }
 
@@ -117,4 +122,33 @@ def build_scheduler(
             return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
         return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), "step"
+    if name == "warmup_cosine":
+        if not total_steps or total_steps < 1:
+            raise ConfigError(
+                "scheduler warmup_cosine: the run's optimiser steps are unknown; run it under a Trainer "
+                "with max_steps or max_epochs"
+            )
+        fraction = float(options.get("warmup_fraction", 0.05))
+        if not 0.0 <= fraction < 1.0:
+            raise ConfigError(f"scheduler warmup_cosine: warmup_fraction must be in [0, 1), got {fraction}")
+        warmup = round(fraction * int(total_steps))
+        floor = float(options.get("min_lr_fraction", 0.0))
+        return _warmup_cosine(optimizer, warmup, int(total_steps), floor), "step"
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0), "epoch"
+
+
+def _warmup_cosine(
+    optimizer: torch.optim.Optimizer, warmup: int, total: int, floor: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """lr·f(step): f rises linearly to 1 over ``warmup`` steps, then follows a half cosine from 1 down to
+    ``floor`` at step ``total − 1`` (the last optimiser step of the budget) and stays there."""
+    warmup = max(0, min(int(warmup), int(total) - 1))
+    decay = max(1, int(total) - 1 - warmup)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        progress = min(1.0, (step - warmup) / decay)
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -16,8 +16,14 @@ unless marked optional)::
     software        {python, torch, lightning, pxrdbench, ...: str}
     git_commit      hex commit, or "unknown" together with git_reason (str)
     git_dirty       bool (optional)        git_reason  str (optional)        notes  str (optional)
-    training        {stages: [{stage, seed, steps, epochs, patterns}], patterns_seen}   (optional: the recipe's
-                    record of what each fit did)
+    training        (optional; files without it, or without training.budget, predate pattern budgets)
+                    {stages: [{stage, seed, steps, epochs, patterns, truncated, lr}], patterns_seen,
+                     steps, epochs (patterns seen / n_train per member), wall_time_s (lr sweep included),
+                     truncated (bool: the wall-clock safety stop ended a fit before its budget: never ranked),
+                     budget {kind: train_patterns | epochs | baseline, train_patterns, max_steps, epochs,
+                             val_every_steps, global_batch, safety_max_time, family, schedule},
+                     lr {source: sweep | config, peak_lr, factor, config_lr, procedure, sweep: [...]} | null,
+                     curve [{stage, step, patterns, epoch, train_loss, val_loss, val: {metric: value}}]}
     date            ISO 8601
     evaluation      {version, interval, resampling_unit, balanced_accuracy, ties, paired_baselines, n_boot}
                     (optional: how the metrics were computed; files without it predate evaluation version 2 —
@@ -145,6 +151,8 @@ def validate_results(obj: Any, where: str = "<results>") -> None:
         ck.integer(seed, f"seeds[{i}]")
 
     _validate_metrics(ck, ck.mapping(root["metrics"], "metrics"), tasks)
+    if "training" in root:
+        _validate_training(ck, ck.mapping(root["training"], "training"))
 
     eff = ck.mapping(root["efficiency"], "efficiency")
     ck.integer(ck.get(eff, "parameters", "efficiency"), "efficiency.parameters")
@@ -183,6 +191,32 @@ def validate_results(obj: Any, where: str = "<results>") -> None:
 EVALUATION_VERSION = 2
 """The evaluation code's version: 2 = tie-aware ranks and accuracies, cluster bootstrap over split groups, truth
 sets of within-source duplicates, paired differences against baselines, 1-based space-group per-class keys."""
+
+
+def _validate_training(ck: _Checker, training: dict[str, Any]) -> None:
+    """The training block: always the stages and patterns seen; the pattern-budget fields when ``budget`` is
+    there (files written since budgets are counted in patterns)."""
+    ck.integer(ck.get(training, "patterns_seen", "training"), "training.patterns_seen")
+    if not isinstance(ck.get(training, "stages", "training"), list):
+        raise ck.fail("training.stages", "must be a list")
+    if "budget" not in training:
+        return
+    ck.mapping(training["budget"], "training.budget")
+    kind = training["budget"].get("kind")
+    if kind not in ("train_patterns", "epochs", "baseline"):
+        raise ck.fail("training.budget.kind", f"must be train_patterns, epochs or baseline, got {kind!r}")
+    ck.integer(ck.get(training, "steps", "training"), "training.steps")
+    ck.number(ck.get(training, "epochs", "training"), "training.epochs", minimum=0.0)
+    ck.number(ck.get(training, "wall_time_s", "training"), "training.wall_time_s", minimum=0.0)
+    if not isinstance(ck.get(training, "truncated", "training"), bool):
+        raise ck.fail("training.truncated", "must be true or false")
+    curve = ck.get(training, "curve", "training")
+    if not isinstance(curve, list):
+        raise ck.fail("training.curve", "must be a list of points")
+    for i, point in enumerate(curve):
+        point = ck.mapping(point, f"training.curve[{i}]")
+        ck.integer(ck.get(point, "patterns", f"training.curve[{i}]"), f"training.curve[{i}].patterns")
+        ck.mapping(ck.get(point, "val", f"training.curve[{i}]"), f"training.curve[{i}].val")
 
 
 def evaluation_version(obj: dict[str, Any]) -> int:

@@ -12,6 +12,8 @@ continues from the last checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from typing import Any
 import torch
 
 from pxrdbench.errors import ConfigError
+from pxrdbench.run.budget import TrainingBudget, resolve_budget
 from pxrdbench.run.settings import Preset, load_preset
 
 
@@ -98,7 +101,7 @@ def run_bench(req: BenchRequest) -> Path | None:
     from pxrdbench.methods.registry import instantiate, parse_method
     from pxrdbench.run import provenance
     from pxrdbench.run.lightning_cli import configure_data_for
-    from pxrdbench.run.recipes import TrainingContext, with_members
+    from pxrdbench.run.recipes import FitBaseline, TrainingContext, with_members
 
     git = provenance.git_state()
     preset = load_preset(req.preset)
@@ -110,6 +113,8 @@ def run_bench(req: BenchRequest) -> Path | None:
     dm, recipe = built["data"], built["recipe"]
     members = req.ensemble if req.ensemble is not None else preset.budget.get("ensemble")
     recipe = with_members(recipe, members)
+    family = str(getattr(built["model"], "family", "classifier"))
+    learned = not isinstance(recipe, FitBaseline)
     configure_data_for(dm, built["model"])
     L.seed_everything(req.seed, workers=True)
     dm.prepare_data()
@@ -126,21 +131,31 @@ def run_bench(req: BenchRequest) -> Path | None:
         "batch_size": global_batch,
     }
 
+    base_lr = float(built["model"].optimizer_config.get("lr", float("nan"))) if learned else None
+
     def build_method(seed: int) -> Any:
         L.seed_everything(seed, workers=True)
         method = instantiate(cli)["model"]
         method.run_config = run_config
+        if learned:
+            method.scheduler_config = preset.scheduler_for(method.scheduler_config)
         return method
 
-    epochs = int(preset.budget.get("max_epochs") or cli.config.trainer.max_epochs or 100)
-
-    def make_trainer(directory: Path, stage_epochs: int | None = None) -> Any:
-        return _trainer(
-            req, preset, cli.config.trainer, accelerator, devices, directory, stage_epochs or epochs
+    if learned:
+        budget = resolve_budget(
+            preset.budget, family, global_batch, cli.config.trainer.max_epochs, preset.curve_points
         )
+    else:
+        budget = TrainingBudget(max_epochs=1, global_batch=global_batch)
 
-    ctx = TrainingContext(build_method, make_trainer, dm, req.seed, run_dir, req.resume, global_batch, epochs)
+    def make_trainer(directory: Path, fit_budget: TrainingBudget, stage: str = "fit") -> Any:
+        return _trainer(req, preset, cli.config.trainer, accelerator, devices, directory, fit_budget, stage)
+
+    ctx = TrainingContext(build_method, make_trainer, dm, req.seed, run_dir, budget, req.resume)
     t0 = time.perf_counter()
+    lr_record = choose_learning_rate(req, preset, recipe, ctx, base_lr) if learned else None
+    if lr_record is not None:
+        ctx = dataclasses.replace(ctx, lr_factor=float(lr_record["factor"]))
     trained = recipe.train(ctx)
     train_time = time.perf_counter() - t0
     if trained.method is None:
@@ -152,9 +167,46 @@ def run_bench(req: BenchRequest) -> Path | None:
         "view": dm.view.name,
         "batch_size": global_batch,
     }
+    n_train = max(1, len(dm.split_dataset("train")))
+    training = {
+        "stages": [{k: v for k, v in s.items() if k != "curve"} for s in trained.stages],
+        "patterns_seen": int(trained.patterns_seen),
+        "steps": int(sum(s["steps"] for s in trained.stages)),
+        "epochs": round(trained.patterns_seen / n_train / max(1, recipe.members), 3),
+        "wall_time_s": round(train_time, 2),
+        "truncated": trained.truncated,
+        "budget": {
+            **budget.describe(),
+            "kind": budget.kind if learned else "baseline",
+            "family": family,
+            "schedule": preset.schedule if learned else None,
+        },
+        "lr": lr_record,
+        "curve": trained.curve,
+    }
     from pxrdbench.run.write import evaluate_and_write
 
-    return evaluate_and_write(req, preset, dm, trained, config, accelerator, devices, train_time, git)
+    return evaluate_and_write(req, preset, dm, trained, config, accelerator, devices, training, git)
+
+
+def choose_learning_rate(
+    req: BenchRequest, preset: Preset, recipe: Any, ctx: Any, base_lr: float | None
+) -> dict[str, Any]:
+    """The ``training.lr`` record: the preset's sweep (reused from ``<run dir>/lr_sweep.json`` on ``--resume``)
+    or the config's learning rate."""
+    from pxrdbench.run.lr_sweep import config_learning_rate, sweep_learning_rate
+
+    base = float(base_lr if base_lr is not None else float("nan"))
+    if not preset.lr_sweep:
+        return config_learning_rate(base)
+    saved = Path(ctx.run_dir) / "lr_sweep.json"
+    if req.resume and saved.is_file():
+        return json.loads(saved.read_text())
+    sweep = preset.lr_sweep
+    record = sweep_learning_rate(recipe, ctx, base, list(sweep["factors"]), float(sweep["budget_fraction"]))
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(record, indent=2) + "\n")
+    return record
 
 
 def _trainer(
@@ -164,16 +216,19 @@ def _trainer(
     accelerator: str,
     devices: int,
     run_dir: Path,
-    epochs: int,
+    budget: TrainingBudget,
+    stage: str = "fit",
 ) -> Any:
-    """The Trainer of one fit of ``epochs`` epochs: the preset's budget over the config's ``trainer`` section."""
+    """The Trainer of one fit under ``budget`` (steps validated every ``val_every_steps`` across epoch ends, or
+    epochs validated after each), with the preset's precision, its wall-clock safety stop, checkpoints (best by
+    validation loss, and last), CSV + TensorBoard logs and the learning-curve callback."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from pxrdbench.run.host_memory import skip_filling_new_tensors
+    from pxrdbench.run.learning_curve import LearningCurve
 
-    budget = preset.budget
     strategy = req.strategy or ("ddp" if devices * req.nodes > 1 else "auto")
     precision = preset.precision_gpu if accelerator == "gpu" else preset.precision_cpu
     callbacks: list[Any] = [
@@ -181,21 +236,29 @@ def _trainer(
             dirpath=run_dir / "checkpoints", monitor="val_loss", mode="min", save_top_k=1, save_last=True,
             filename="best",
         ),
+        LearningCurve(stage, budget.global_batch),
     ]  # fmt: skip
     tty = sys.stderr.isatty()
     if tty:
         from lightning.pytorch.callbacks import RichProgressBar
 
         callbacks.append(RichProgressBar())
+    if budget.max_steps is not None:
+        length = {
+            "max_steps": budget.max_steps, "max_epochs": -1, "val_check_interval": budget.val_every_steps,
+            "check_val_every_n_epoch": None,
+        }  # fmt: skip
+    else:
+        length = {"max_epochs": budget.max_epochs}
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=devices,
         num_nodes=int(req.nodes),
         strategy=strategy,
         precision=precision,
-        max_epochs=int(epochs),
-        max_time=budget.get("max_time"),
-        limit_train_batches=budget.get("limit_train_batches", 1.0),
+        **length,
+        max_time=budget.safety_max_time,
+        limit_train_batches=preset.budget.get("limit_train_batches", 1.0),
         gradient_clip_val=trainer_config.gradient_clip_val,
         deterministic=accelerator == "cpu",
         callbacks=callbacks,

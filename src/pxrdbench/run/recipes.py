@@ -5,7 +5,7 @@
   prediction time (AlphaDiffract's 10-model ensemble);
 - :class:`PretrainFinetune` — two stages on the same weights: the method's ``pretrain`` stage (e.g. Barlow Twins
   on two augmented views), then its ``finetune`` stage (e.g. the classification heads, end to end), each its own
-  fit, run directory and epoch share of the budget;
+  fit, run directory and share of the budget (:meth:`TrainingBudget.split`);
 - :class:`FitBaseline` — one pass over the training split's evaluation renderings (``majority``,
   ``pattern_nn``: no gradients, no Trainer).
 
@@ -23,6 +23,8 @@ from typing import Any
 import torch
 
 from pxrdbench.errors import ConfigError
+from pxrdbench.run.budget import TrainingBudget
+from pxrdbench.run.learning_curve import find_curve
 
 
 @dataclass
@@ -31,13 +33,14 @@ class TrainingContext:
 
     Attributes:
         build_method: seed → a freshly initialised method (the seed fixes its initial weights).
-        make_trainer: (run directory, epochs or None for the run's budget) → a configured ``lightning.Trainer``.
+        make_trainer: (run directory, budget, stage name) → a configured ``lightning.Trainer`` with a
+            :class:`~pxrdbench.run.learning_curve.LearningCurve` callback.
         datamodule: the (set-up) data module.
         seed: the run's seed.
         run_dir: where checkpoints and logs go.
+        budget: what one fit (one member) may spend (:mod:`pxrdbench.run.budget`).
         resume: continue from ``<run dir>/checkpoints/last.ckpt`` when it exists.
-        global_batch: patterns per optimiser step over all devices.
-        epochs: the run's epoch budget (the preset's, else the config's ``trainer.max_epochs``).
+        lr_factor: multiplies the learning rate of the method's optimiser config (the learning-rate sweep).
     """
 
     build_method: Callable[[int], Any]
@@ -45,9 +48,14 @@ class TrainingContext:
     datamodule: Any
     seed: int
     run_dir: Path
+    budget: TrainingBudget
     resume: bool = False
-    global_batch: int = 1
-    epochs: int = 1
+    lr_factor: float = 1.0
+
+    @property
+    def global_batch(self) -> int:
+        """Patterns per optimiser step over all devices."""
+        return self.budget.global_batch
 
 
 @dataclass
@@ -57,6 +65,16 @@ class Trained:
     method: Any
     patterns_seen: int
     stages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the wall-clock safety stop ended any fit before its budget."""
+        return any(s.get("truncated", False) for s in self.stages)
+
+    @property
+    def curve(self) -> list[dict[str, Any]]:
+        """The learning-curve points of every fit, in training order."""
+        return [point for s in self.stages for point in s.get("curve", [])]
 
 
 class Recipe:
@@ -73,29 +91,48 @@ class Recipe:
         return {"name": type(self).__name__, "members": self.members}
 
 
+def scale_learning_rate(method: Any, factor: float) -> Any:
+    """Multiply the learning rate of ``method``'s optimiser config by ``factor`` (in place); return it."""
+    if factor != 1.0:
+        config = dict(method.optimizer_config)
+        config["lr"] = float(config.get("lr", 1e-3)) * float(factor)
+        method.optimizer_config = config
+    return method
+
+
 def fit_once(
     ctx: TrainingContext,
     seed: int,
     run_dir: Path,
     stage: str,
     method: Any = None,
-    epochs: int | None = None,
+    budget: TrainingBudget | None = None,
 ) -> tuple[Any, dict[str, Any], bool]:
-    """Fit ``method`` (default: a new one built with ``seed``) under a new Trainer in ``run_dir`` for ``epochs``
-    (default: the run's budget), then load its best weights. Returns (method, stage record, is rank 0)."""
-    method = ctx.build_method(seed) if method is None else method
-    trainer = ctx.make_trainer(run_dir, epochs)
+    """Fit ``method`` (default: a new one built with ``seed``, its learning rate × ``ctx.lr_factor``) under a new
+    Trainer in ``run_dir`` for ``budget`` (default: the run's), then load its best weights.
+
+    Returns (method, stage record, is rank 0). The record has the steps, epochs and patterns done, whether the
+    safety stop ``truncated`` the fit (fewer steps than the budget's), the peak learning rate and the learning
+    curve."""
+    method = scale_learning_rate(ctx.build_method(seed), ctx.lr_factor) if method is None else method
+    budget = budget or ctx.budget
+    trainer = ctx.make_trainer(run_dir, budget, stage)
     last = run_dir / "checkpoints" / "last.ckpt"
     trainer.fit(
         method, datamodule=ctx.datamodule, ckpt_path=str(last) if (ctx.resume and last.exists()) else None
     )
     steps = int(trainer.global_step)
+    planned = float(trainer.estimated_stepping_batches)
+    curve = find_curve(trainer)
     record = {
         "stage": stage,
         "seed": seed,
         "steps": steps,
         "epochs": int(trainer.current_epoch),
-        "patterns": steps * ctx.global_batch,
+        "patterns": curve.patterns if curve is not None else steps * ctx.global_batch,
+        "truncated": bool(steps < planned),
+        "lr": float(method.optimizer_config.get("lr", float("nan"))),
+        "curve": list(curve.points) if curve is not None else [],
     }
     return best_weights(method, trainer), record, bool(trainer.is_global_zero)
 
@@ -149,7 +186,8 @@ class PretrainFinetune(Recipe):
     own fit (and optimiser, built by the method for that stage) in ``<run dir>/pretrain`` and ``…/finetune``.
 
     Args:
-        pretrain_fraction: share of the run's epoch budget given to pre-training (at least one epoch each).
+        pretrain_fraction: share of the run's budget (patterns or epochs) given to pre-training (at least one
+            step or epoch each).
     """
 
     def __init__(self, pretrain_fraction: float = 0.5) -> None:
@@ -159,18 +197,13 @@ class PretrainFinetune(Recipe):
             )
         self.pretrain_fraction = float(pretrain_fraction)
 
-    def split_epochs(self, total: int) -> tuple[int, int]:
-        """(pre-training, fine-tuning) epochs of a budget of ``total`` epochs."""
-        first = min(max(1, round(total * self.pretrain_fraction)), max(1, total - 1))
-        return first, max(1, total - first)
-
     def train(self, ctx: TrainingContext) -> Trained:
-        first, second = self.split_epochs(int(ctx.epochs))
-        method = ctx.build_method(ctx.seed)
+        first, second = ctx.budget.split(self.pretrain_fraction)
+        method = scale_learning_rate(ctx.build_method(ctx.seed), ctx.lr_factor)
         stages = []
-        for stage, epochs in (("pretrain", first), ("finetune", second)):
+        for stage, budget in (("pretrain", first), ("finetune", second)):
             method.set_training_stage(stage)
-            method, record, is_zero = fit_once(ctx, ctx.seed, ctx.run_dir / stage, stage, method, epochs)
+            method, record, is_zero = fit_once(ctx, ctx.seed, ctx.run_dir / stage, stage, method, budget)
             stages.append(record)
         return Trained(method if is_zero else None, sum(s["patterns"] for s in stages), stages)
 
@@ -187,13 +220,16 @@ class FitBaseline(Recipe):
         method = ctx.build_method(ctx.seed)
         method.fit(rendered_batches(ctx.datamodule, "train"))
         n = len(ctx.datamodule.split_dataset("train"))
-        return Trained(
-            method, n, [{"stage": "fit", "seed": ctx.seed, "steps": 0, "epochs": 1, "patterns": n}]
-        )
+        record = {
+            "stage": "fit", "seed": ctx.seed, "steps": 0, "epochs": 1, "patterns": n, "truncated": False,
+            "curve": [],
+        }  # fmt: skip
+        return Trained(method, n, [record])
 
 
 def with_members(recipe: Recipe, members: int | None) -> Recipe:
-    """The recipe with ``members`` ensemble members (``bench --ensemble N`` / a preset's ``ensemble``)."""
-    if members is None or isinstance(recipe, FitBaseline):
+    """The recipe with ``members`` ensemble members (``bench --ensemble N`` / a preset's ``ensemble``); recipes
+    other than :class:`SingleFit` / :class:`Ensemble` (two-stage, baselines) are returned unchanged."""
+    if members is None or not isinstance(recipe, SingleFit | Ensemble):
         return recipe
     return SingleFit() if int(members) == 1 else Ensemble(int(members))

@@ -38,10 +38,13 @@ def evaluate_and_write(
     config: dict[str, Any],
     accelerator: str,
     devices: int,
-    train_time: float,
+    training: dict[str, Any],
     git: dict[str, Any],
 ) -> Path:
-    """Run the task registry on rank 0 and write ``<results_dir>/<model>__<data>__<preset>__seed<S>.json``."""
+    """Run the task registry on rank 0 and write ``<results_dir>/<model>__<data>__<preset>__seed<S>.json``.
+
+    ``training`` is the results file's ``training`` block (budget, patterns seen, steps, epochs, wall time,
+    truncation, learning rate and its sweep, learning curve; see :mod:`pxrdbench.report.results`)."""
     from pxrdbench.methods.registry import count_parameters, method_meta
     from pxrdbench.report.results import write_results
     from pxrdbench.run import provenance
@@ -49,6 +52,8 @@ def evaluate_and_write(
     from pxrdbench.tasks.registry import inference_timings, run_tasks, served_tasks
 
     method = trained.method
+    sweep_time = float((training.get("lr") or {}).get("sweep_wall_time_s") or 0.0)
+    fit_time = float(training["wall_time_s"]) - sweep_time  # the fits that made the model (sweep excluded)
     device = "cuda" if accelerator == "gpu" else "cpu"
     ctx = EvalContext(
         method=method,
@@ -84,13 +89,13 @@ def evaluate_and_write(
         },
         "preset": {"name": preset.name, "budget": dict(preset.budget)},
         "seeds": [req.seed],
-        "training": {"stages": trained.stages, "patterns_seen": int(trained.patterns_seen)},
+        "training": training,
         "metrics": metrics,
         "evaluation": evaluation_record(ctx),
         "efficiency": {
             "parameters": int(count_parameters(method)),
-            "train_time_s": round(train_time, 2),
-            "train_patterns_per_s": round(trained.patterns_seen / train_time, 2) if train_time > 0 else None,
+            "train_time_s": round(fit_time, 2),
+            "train_patterns_per_s": round(trained.patterns_seen / fit_time, 2) if fit_time > 0 else None,
             **{k: round(v, 4) for k, v in timing.items()},
         },
         "hardware": provenance.hardware(accelerator, devices),

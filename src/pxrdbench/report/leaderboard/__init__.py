@@ -10,7 +10,9 @@ the task (absent from its ``method.tasks``); a value is shown with its 95 % CI a
 across tasks or datasets. Best per column is bold, by the metric's direction declared in ``evaluation/tasks``.
 
 Modules: :mod:`.board` (results files → the aggregated :class:`~.board.Board`), :mod:`.markdown` (cell and
-table formatting), :mod:`.overview` (``README.md``), :mod:`.task_pages` (``tasks/<task>.md``).
+table formatting), :mod:`.overview` (``README.md``), :mod:`.task_pages` (``tasks/<task>.md``), :mod:`.training`
+(what a results file's ``training`` block says: kept-out and legacy runs), :mod:`.learning_curves` (the task pages'
+learning curves, drawn by :mod:`pxrdbench.report.curves`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pxrdbench.report.leaderboard.board import MISSING, NOT_APPLICABLE, Board, Cell, load_board
+from pxrdbench.report.leaderboard.learning_curves import curve_plots
 from pxrdbench.report.leaderboard.overview import render_readme
 from pxrdbench.report.leaderboard.task_pages import render_task_page
 from pxrdbench.tasks.specs import TASKS
@@ -64,12 +67,19 @@ def build_leaderboard(
             stale.unlink()
         written += write_leaderboard_figures(board.groups, fig_dir)
         written += _overlap_figures(board, fig_dir)
+        from pxrdbench.report.curves import write_learning_curves
+
+        curves = write_learning_curves(curve_plots(board), fig_dir)
+    else:
+        curves = []
+    curve_refs = {p.relative_to(out).as_posix() for p in curves}
     for task in TASKS:
         path = out / "tasks" / f"{task}.md"
-        path.write_text(render_task_page(board, task), encoding="utf-8")
+        path.write_text(render_task_page(board, task, curve_refs), encoding="utf-8")
         written.append(path)
     results_ref = Path(os.path.relpath(Path(results_dir).resolve(), out.resolve())).as_posix()
     fig_refs = [p.relative_to(out).as_posix() for p in written if p.suffix == ".png"]
+    written += curves  # on the task pages, not in README's figure list
     readme = out / "README.md"
     readme.write_text(render_readme(board, results_ref, fig_refs), encoding="utf-8")
     return sorted([readme, *written])

@@ -13,6 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pxrdbench.report.leaderboard.training import (
+    budget_kind,
+    curve_by_stage,
+    is_legacy,
+    is_truncated,
+    training_columns,
+)
 from pxrdbench.report.results import evaluation_version, load_all
 from pxrdbench.tasks.metrics.bootstrap import seed_summary
 from pxrdbench.tasks.specs import TASKS, get_task, metric_spec
@@ -46,6 +53,10 @@ class RunGroup:
     hardware: set[str] = field(default_factory=set)
     provenance: set[tuple[str, ...]] = field(default_factory=set)
     evaluation_versions: set[int] = field(default_factory=set)
+    legacy: bool = False
+    """True when a file of the group was trained under a wall-clock budget (no ``training.budget``)."""
+    curves: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """``training.curve`` by stage, from the file with the lowest seeds that has one (``{}`` for baselines)."""
 
 
 def hardware_label(hw: dict[str, Any]) -> str:
@@ -69,7 +80,10 @@ def _entries(result: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def aggregate_runs(results: Sequence[dict[str, Any]]) -> dict[tuple[str, str, str], RunGroup]:
-    """Group results by (method, dataset, preset); several files of one group are aggregated as mean ± std."""
+    """Group results by (method, dataset, preset); several files of one group are aggregated as mean ± std.
+
+    A provenance tuple is (seeds, config hash, cache hash, split hash, commit, date, budget kind, patterns seen,
+    epochs, wall time)."""
     groups: dict[tuple[str, str, str], RunGroup] = {}
     values: dict[tuple[str, str, str], dict[tuple[str, str], list[dict[str, Any]]]] = defaultdict(
         lambda: defaultdict(list)
@@ -82,18 +96,24 @@ def aggregate_runs(results: Sequence[dict[str, Any]]) -> dict[tuple[str, str, st
         group.tasks.add("efficiency")
         group.hardware.add(hardware_label(res["hardware"]))
         group.evaluation_versions.add(evaluation_version(res))
+        group.legacy |= is_legacy(res)
         ds = res["dataset"]
         seeds = ",".join(str(s) for s in res["seeds"])
         commit = res["git_commit"] + (" (dirty)" if res.get("git_dirty") else "")
         group.provenance.add(
-            (seeds, res["method"]["config_hash"], ds["cache_hash"], ds["split_hash"], commit, res["date"])
-        )
+            (seeds, res["method"]["config_hash"], ds["cache_hash"], ds["split_hash"], commit, res["date"],
+             budget_kind(res), *training_columns(res))
+        )  # fmt: skip
         for task, per_task in _entries(res).items():
             for metric, entry in per_task.items():
                 values[key][(task, metric)].append(entry)
     for key, per_metric in values.items():
         for (task, metric), entries in per_metric.items():
             groups[key].metrics.setdefault(task, {})[metric] = _aggregate(entries)
+    for res in sorted(results, key=lambda r: [int(s) for s in r["seeds"]]):
+        group = groups[(res["method"]["name"], res["dataset"]["name"], res["preset"]["name"])]
+        if not group.curves:
+            group.curves = curve_by_stage(res)
     for group in groups.values():
         group.seeds.sort()
     return groups
@@ -128,12 +148,16 @@ def is_best(cell: Cell, metric: str, best: float | None) -> bool:
 
 
 class Board:
-    """The aggregated view the markdown and figures are drawn from."""
+    """The aggregated view the markdown and figures are drawn from.
+
+    ``results``/``groups`` hold the ranked runs only; ``kept_out`` the files of runs whose training the wall-clock
+    safety stop ended before the budget (``training.truncated``), which no table, bold mark or figure ranks."""
 
     def __init__(self, results: Sequence[dict[str, Any]]) -> None:
         self.n_files = len(results)
-        self.results = list(results)
-        self.groups = aggregate_runs(results)
+        self.kept_out = [r for r in results if is_truncated(r)]
+        self.results = [r for r in results if not is_truncated(r)]
+        self.groups = aggregate_runs(self.results)
         self.rows = sorted({(m, p) for m, _, p in self.groups})
         self.datasets = sorted({d for _, d, _ in self.groups})
         self.method_tasks: dict[str, set[str]] = defaultdict(set)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Collection
 
 from pxrdbench.report.leaderboard.board import (  # noqa: F401 (one_based_space_group_keys re-exported)
     MISSING,
@@ -29,6 +30,7 @@ from pxrdbench.report.leaderboard.board import (  # noqa: F401 (one_based_space_
     is_best,
     one_based_space_group_keys,
 )
+from pxrdbench.report.leaderboard.learning_curves import curve_section
 from pxrdbench.report.leaderboard.markdown import ARROW, esc, format_cell, legend, table
 from pxrdbench.report.results import evaluation_version  # noqa: F401 (re-exported)
 from pxrdbench.symmetry.spacegroups import space_group_label
@@ -116,8 +118,9 @@ def _perturbation_units(keys: list[str]) -> list[str]:
             *table(["set", "units"], rows), ""]  # fmt: skip
 
 
-def render_task_page(board: Board, task: str) -> str:
-    """Markdown of one task: legend, then per dataset the summary table and the breakdown tables."""
+def render_task_page(board: Board, task: str, figures: Collection[str] = ()) -> str:
+    """Markdown of one task: legend, then per dataset the summary table, the breakdown tables and the learning
+    curves (when drawn: ``figures`` holds the written figures' paths relative to the leaderboard directory)."""
     spec = TASKS[task]
     lines = [f"# `{task}`: {spec.description}", "", *legend()]
     all_keys = sort_metric_keys(task, board.metric_keys(task))
@@ -142,6 +145,7 @@ def render_task_page(board: Board, task: str) -> str:
             if rows:
                 lines += table(header, rows) + [""]
             lines += _breakdowns(board, columns, dataset, task, keys)
+            lines += curve_section(board, task, dataset, figures)
         else:
             lines += ["No result yet.", ""]
         if waiting:

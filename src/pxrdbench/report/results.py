@@ -6,7 +6,8 @@ unless marked optional)::
     schema_version  int (== SCHEMA_VERSION)
     method          {name, config: {...}, config_hash, tasks: [task, ...]}   tasks = every task it can serve
     dataset         {name, cache_hash, split_hash, n_train, n_val, n_test}
-    preset          {name, budget: {"max_epochs": ..., "max_structures": ..., "time_limit": ...}}
+    preset          {name, budget: {"train_patterns" or "epochs", "safety_max_time", "max_structures", ...}}
+                    (older files: "max_epochs", "max_time": wall-clock budgets, shown as legacy runs)
     seeds           [int, ...]
     metrics         {task: {metric_key: {"value": float, "ci95": [lo, hi] | null, "n": int,
                                           "std": float | null}}}

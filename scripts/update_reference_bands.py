@@ -52,7 +52,13 @@ def main(argv: list[str]) -> int:
         for model in models:
             per_seed = {}
             for seed in sorted(set(args.seeds)):
-                values = tracked_values(run_ci(model, Path(tmp) / f"{model}-seed{seed}", seed=seed))
+                result = run_ci(model, Path(tmp) / f"{model}-seed{seed}", seed=seed)
+                if result.get("training", {}).get("truncated"):
+                    raise SystemExit(
+                        f"{model} seed {seed}: the ci preset's wall-clock safety stop ended training before its "
+                        "budget (a paused or overloaded machine); bands must come from whole runs: re-run"
+                    )
+                values = tracked_values(result)
                 per_seed[seed] = values
                 print(model, f"seed {seed}", {k: round(v["value"], 4) for k, v in values.items()}, flush=True)
             bands[model] = make_bands(per_seed)

@@ -168,16 +168,27 @@ def test_a_learned_model_with_a_falling_loss_passes() -> None:
 
 
 def test_a_separating_band_that_contains_chance_is_rejected() -> None:
-    """n = 64: a mean of 40 % is 25.7 points from chance's 14.3 %, 3·se = 13.1: the band must not reach 14.3."""
+    """n = 64: a mean of 40 % is 25.7 points from chance's 14.3 %, 3·se = 13.1: a (hand-widened) band must not
+    reach 14.3."""
     model = {
         LOSS_RATIO: _entry(0.30, 0.06, 10, False),
-        "experimental_rruff908/crystal_system/accuracy": _entry(40.0, 30.0, 64, True),
+        "experimental_rruff908/crystal_system/accuracy": _entry(40.0, 30.0, 64, True, std=2.0),
     }
     se = 100 * math.sqrt(0.143 * 0.857 / 64)
     assert band_problems(_file(alphadiffract_tiny=model)) == [
         "alphadiffract_tiny experimental_rruff908/crystal_system/accuracy: band [10, 70] contains chance value "
         f"14.3 although n=64 separates them (|mean−b| = 25.7 ≥ 3·se = {3 * se:.4g})"
     ]
+
+
+def test_a_mean_the_seeds_scatter_widely_does_not_separate() -> None:
+    """Same mean and n, but the seeds' σ (10 points) exceeds the binomial error: 3σ = 30 > 25.7, so the band may
+    contain chance (it is not counted as separating either)."""
+    model = {
+        LOSS_RATIO: _entry(0.30, 0.06, 10, False),
+        "experimental_rruff908/crystal_system/accuracy": _entry(40.0, 30.0, 64, True),
+    }
+    assert band_problems(_file(alphadiffract_tiny=model)) == []
 
 
 def test_a_loss_ratio_band_that_reaches_one_is_rejected_when_the_seeds_separate_it() -> None:

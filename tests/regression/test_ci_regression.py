@@ -23,6 +23,9 @@ def test_ci_run_inside_reference_bands(model, use_regression_cache, tmp_path) ->
     if model not in BANDS:
         pytest.fail(f"no reference bands for {model}: run scripts/update_reference_bands.py {model}")
     result = run_ci(model, tmp_path)
+    assert not result["training"].get("truncated"), (
+        f"{model}: the ci safety stop ended training (machine too slow?)"
+    )
     values = tracked_values(result)
     assert values, f"{model}: no tracked metric in the results"
     problems = check_bands(values, BANDS[model], not_evaluated(result))

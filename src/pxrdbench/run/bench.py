@@ -236,7 +236,7 @@ def _trainer(
             dirpath=run_dir / "checkpoints", monitor="val_loss", mode="min", save_top_k=1, save_last=True,
             filename="best",
         ),
-        LearningCurve(stage, budget.global_batch),
+        LearningCurve(stage, budget.global_batch, run_dir / "learning_curve.json"),
     ]  # fmt: skip
     tty = sys.stderr.isatty()
     if tty:

@@ -10,8 +10,10 @@ validation split, without the ``val_`` prefix (accuracies as fractions, as torch
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,11 +31,15 @@ class LearningCurve(Callback):
     Args:
         stage: the fit's name in the recipe (``fit``, ``member3``, ``pretrain``…).
         global_batch: patterns per optimiser step over all devices.
+        path: where rank 0 also writes the curve and the steps done (JSON, rewritten at every point and at the end
+            of training): the record of a fit run in spawned processes (``ddp_spawn``), whose callbacks the
+            launching process never sees (:func:`fit_progress`).
     """
 
-    def __init__(self, stage: str, global_batch: int) -> None:
+    def __init__(self, stage: str, global_batch: int, path: str | Path | None = None) -> None:
         self.stage = stage
         self.global_batch = int(global_batch)
+        self.path = Path(path) if path is not None else None
         self.points: list[dict[str, Any]] = []
         self.patterns = 0
         self._loss_sum = torch.zeros((), dtype=torch.float64)
@@ -48,6 +54,25 @@ class LearningCurve(Callback):
         if isinstance(loss, torch.Tensor):
             self._loss_sum = self._loss_sum.to(loss.device) + loss.detach().double()
             self._loss_count += 1
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        if self.path is not None and trainer.is_global_zero and not self.points:
+            self.path.unlink(
+                missing_ok=True
+            )  # a file left by an earlier fit in this directory is not this one's
+
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        self._write(trainer)
+
+    def _write(self, trainer: Any) -> None:
+        if self.path is None or not trainer.is_global_zero:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "points": self.points, "patterns": self.patterns, "step": int(trainer.global_step),
+            "epoch": int(trainer.current_epoch),
+        }  # fmt: skip
+        self.path.write_text(json.dumps(record) + "\n")
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if trainer.sanity_checking:
@@ -72,6 +97,7 @@ class LearningCurve(Callback):
         )
         self._loss_sum = torch.zeros((), dtype=torch.float64)
         self._loss_count = 0
+        self._write(trainer)
 
     def state_dict(self) -> dict[str, Any]:
         """Kept in checkpoints so that a resumed fit continues its curve."""
@@ -85,3 +111,17 @@ class LearningCurve(Callback):
 def find_curve(trainer: Any) -> LearningCurve | None:
     """The trainer's :class:`LearningCurve` callback, if it has one."""
     return next((c for c in trainer.callbacks if isinstance(c, LearningCurve)), None)
+
+
+def fit_progress(trainer: Any) -> dict[str, Any]:
+    """What a finished fit did: ``{"points", "patterns", "step", "epoch"}`` from rank 0's file when the
+    callback has one (also right after a ``ddp_spawn`` fit), else from this process's callback and trainer."""
+    curve = find_curve(trainer)
+    if curve is not None and curve.path is not None and curve.path.is_file():
+        return json.loads(curve.path.read_text())
+    return {
+        "points": list(curve.points) if curve is not None else [],
+        "patterns": curve.patterns if curve is not None else None,
+        "step": int(trainer.global_step),
+        "epoch": int(trainer.current_epoch),
+    }

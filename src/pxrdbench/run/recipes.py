@@ -24,7 +24,7 @@ import torch
 
 from pxrdbench.errors import ConfigError
 from pxrdbench.run.budget import TrainingBudget
-from pxrdbench.run.learning_curve import find_curve
+from pxrdbench.run.learning_curve import fit_progress
 
 
 @dataclass
@@ -121,18 +121,22 @@ def fit_once(
     trainer.fit(
         method, datamodule=ctx.datamodule, ckpt_path=str(last) if (ctx.resume and last.exists()) else None
     )
-    steps = int(trainer.global_step)
-    planned = float(trainer.estimated_stepping_batches)
-    curve = find_curve(trainer)
+    progress = fit_progress(trainer)
+    steps = int(progress["step"])
+    if budget.max_steps is not None:
+        truncated = steps < budget.max_steps
+    else:
+        truncated = int(progress["epoch"]) < int(budget.max_epochs or 0)
+    patterns = progress["patterns"]
     record = {
         "stage": stage,
         "seed": seed,
         "steps": steps,
-        "epochs": int(trainer.current_epoch),
-        "patterns": curve.patterns if curve is not None else steps * ctx.global_batch,
-        "truncated": bool(steps < planned),
+        "epochs": int(progress["epoch"]),
+        "patterns": int(patterns) if patterns is not None else steps * ctx.global_batch,
+        "truncated": bool(truncated),
         "lr": float(method.optimizer_config.get("lr", float("nan"))),
-        "curve": list(curve.points) if curve is not None else [],
+        "curve": list(progress["points"]),
     }
     return best_weights(method, trainer), record, bool(trainer.is_global_zero)
 

@@ -51,8 +51,8 @@ class ContrastiveMethod(PXRDMethod):
     Args:
         pattern_encoder: pattern [B, N] → features [B, F] (with an ``output_dim`` attribute = F).
         pattern_head: ``F → module`` mapping features to the embedding D (a :class:`KANHead` or
-            :class:`MatchedMLPHead` class path in a config; built on the encoder's ``output_dim``), or a
-            built module.
+            :class:`MatchedMLPHead` class path in a config; built on the encoder's ``output_dim``), a
+            built module, or None (the encoder's features are the embedding, as in EACNN).
         crystal_encoder: torch_geometric Batch → [B, D'] (e.g. :class:`CGCNN`; its ``graph_kind`` attribute
             names the graphs the data module attaches, default ``"cgcnn"``).
         crystal_head: optional ``D' → module`` (None: the crystal encoder's output is the embedding).
@@ -69,7 +69,7 @@ class ContrastiveMethod(PXRDMethod):
     def __init__(
         self,
         pattern_encoder: nn.Module,
-        pattern_head: Callable[[int], nn.Module],
+        pattern_head: Callable[[int], nn.Module] | None,
         crystal_encoder: nn.Module,
         crystal_head: Callable[[int], nn.Module] | None = None,
         temperature: float = 0.07,
@@ -88,7 +88,9 @@ class ContrastiveMethod(PXRDMethod):
 
     def configure_models(self) -> None:
         """Build the heads on their encoders' feature sizes."""
-        if not isinstance(self.pattern_head, nn.Module):
+        if self.pattern_head is None:
+            self.pattern_head = nn.Identity()
+        elif not isinstance(self.pattern_head, nn.Module):
             self.pattern_head = self.pattern_head(int(self.pattern_encoder.output_dim))
         if self.crystal_head is None:
             self.crystal_head = nn.Identity()

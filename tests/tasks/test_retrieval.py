@@ -269,3 +269,21 @@ def test_a_within_source_duplicate_of_the_truth_is_a_correct_answer() -> None:
     # without the truth set the duplicate would be a tie with a non-true candidate: half a hit
     alone = rank_counts(embeddings, embeddings, torch.arange(4))
     assert alone.hit_probability(1).tolist() == [0.5, 1.0, 0.5, 1.0]
+
+
+def test_candidates_without_an_embedding_rank_last_and_a_query_whose_truth_has_none_is_a_miss() -> None:
+    """NaN rows (an encoder that cannot embed a structure) never help: not above, not tied, not in a top-k."""
+    queries = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
+    candidates = torch.tensor([[1.0, 0.0], [0.0, 1.0], [float("nan"), float("nan")], [0.6, 0.8]])
+    truth = torch.tensor([0, 2, 3])  # query 1's structure could not be embedded
+    for counts in (
+        rank_counts(queries, candidates, truth),
+        rank_counts(
+            queries, candidates, truth=lambda qs, cs: torch.nn.functional.one_hot(truth[qs], 4)[:, cs] > 0
+        ),
+    ):
+        assert counts.higher.tolist() == [0, 3, 0] and counts.tied.tolist() == [0, 0, 0]
+        assert counts.expected_rank().tolist() == [1.0, 4.0, 1.0]
+    values, indices = topk_similarities(queries, candidates, k=4)
+    assert (indices[:, :3] != 2).all() and (indices[:, 3] == -1).all()  # the NaN row: a −inf slot, index −1
+    assert torch.isneginf(values[:, 3]).all()

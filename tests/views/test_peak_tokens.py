@@ -72,6 +72,10 @@ def test_only_the_strongest_are_kept_sorted_by_position() -> None:
     torch.testing.assert_close(
         intensities[0], torch.tensor([heights[i] for i in strongest]).float() / max(heights)
     )
+    dropped: list[int] = []
+    pick_peak_tokens(torch.cat([y, torch.zeros_like(y)]), RULE, dropped=dropped)
+    assert dropped == [19 - RULE["max_tokens"], 0]  # the cap's losses are counted, per pattern
+    assert add_peak_tokens({"pattern": y}, RULE)["peak_dropped"].tolist() == [19 - RULE["max_tokens"]]
 
 
 def test_flat_and_empty_patterns_give_no_tokens() -> None:

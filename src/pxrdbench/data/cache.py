@@ -160,18 +160,28 @@ class DatasetCache:
         return d[keep], self.reflections_intensity[index][keep]
 
     def graph_arrays(self, index: int, kind: str = "cgcnn") -> dict[str, np.ndarray]:
-        """Atoms and edges of one structure (``kind`` "cgcnn" or "radius"): z, frac and lattice (float32, rows =
-        vectors, Å), edge_index int64 (2, E) [neighbour j, centre i], distance float32 (E,), cell_shift int8
-        (E, 3) and, for "radius", edge_vec float32 (E, 3).
+        """Atoms and edges of one structure (``kind`` "cgcnn", "radius" or "atoms"): z, frac and lattice
+        (float32, rows = vectors, Å), edge_index int64 (2, E) [neighbour j, centre i], distance float32 (E,),
+        cell_shift int8 (E, 3) and, for "radius", edge_vec float32 (E, 3). "atoms" has no edges (E = 0), for
+        encoders that build their own pairs (CSPNet's fully connected graph).
 
         Distances and edge vectors are rebuilt in float64 from the stored float64 atoms and image offsets
         (:func:`pxrdbench.data.cache_arrays.decode_graph`); CGCNN padding gets ``cgcnn_radius`` + 1 Å.
         """
         from pxrdbench.data.cache_arrays import GRAPH_KINDS, decode_graph
 
-        if kind not in GRAPH_KINDS:
-            raise DatasetError(f"unknown graph kind {kind!r}; use one of {GRAPH_KINDS}")
+        if kind not in (*GRAPH_KINDS, "atoms"):
+            raise DatasetError(f"unknown graph kind {kind!r}; use one of {(*GRAPH_KINDS, 'atoms')}")
         frac, lattice = self.ragged("atoms.frac")[index], self.arrays["atoms.lattice"][index]
+        if kind == "atoms":
+            return {
+                "z": self.ragged("atoms.z")[index],
+                "frac": frac.astype(np.float32),
+                "lattice": lattice.astype(np.float32),
+                "edge_index": np.zeros((2, 0), dtype=np.int64),
+                "distance": np.zeros(0, dtype=np.float32),
+                "cell_shift": np.zeros((0, 3), dtype=np.int8),
+            }
         degree = self.ragged("radius.degree")[index] if kind == "radius" else None
         graph = decode_graph(
             kind,

@@ -29,7 +29,7 @@ class SimulatedDataModule(L.LightningDataModule):
         view: view name or spec.
         batch_size: patterns per batch (per device under DDP).
         num_workers: DataLoader worker processes.
-        with_graphs: None, "cgcnn" or "radius": attach crystal graphs for methods with a crystal encoder.
+        with_graphs: None, "cgcnn", "radius" or "atoms": attach crystal graphs for methods with a crystal encoder.
             ``bench`` and ``fit`` set this, ``n_views`` and ``peak_tokens`` from the method's
             ``data_requirements()`` (:func:`pxrdbench.run.lightning_cli.configure_data_for`), so a config
             leaves them alone.

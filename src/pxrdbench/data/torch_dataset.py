@@ -21,7 +21,7 @@ class ReflectionDataset(Dataset):
         indices: row indices of the split.
         d_min: smallest d the view can show (Å).
         max_peaks: keep at most this many reflections (strongest m·|F|²) to bound the rendering cost.
-        graph: None, "cgcnn" or "radius" — which neighbour list to attach as a torch_geometric ``Data``.
+        graph: None, "cgcnn", "radius" or "atoms" (no edges) — which neighbour list to attach as a torch_geometric ``Data``.
     """
 
     def __init__(

@@ -32,7 +32,7 @@ class DataRequirements:
     Attributes:
         views: independently augmented renderings of each pattern per training batch (``pattern``,
             ``pattern_2``, …; 2 for Barlow Twins).
-        graphs: crystal graphs to attach as ``graph`` (None, ``"cgcnn"`` or ``"radius"``).
+        graphs: crystal graphs to attach as ``graph`` (None, ``"cgcnn"``, ``"radius"`` or ``"atoms"``).
         peak_tokens: attach the view's peak tokens (``peak_positions``, ``peak_intensities``, ``peak_mask``).
     """
 

@@ -18,7 +18,19 @@ Retrieval API: :meth:`ContrastiveMethod.embed` (unit pattern embedding) and
 similarity. Training metric: in-batch top-1 retrieval accuracy pattern → structure (a fraction; chance level
 = 1/batch size).
 
-Configurations (``configs/methods/``; 64-d embeddings, CGCNN crystal encoder, batch 128):
+Inputs: a dense pattern encoder reads ``batch["pattern"]``; an encoder whose ``input_kind`` is
+``"peak_tokens"`` reads the view's peak tokens (``peak_positions``, ``peak_intensities``, ``peak_mask``). The
+crystal encoder's ``graph_kind`` names the graphs the data module attaches. A crystal the encoder cannot embed
+(NaN row, e.g. CSPNet over 400 atoms) is left out of the loss with its pattern and counted (``unembeddable``).
+
+Configurations (``configs/methods/``):
+
+- ``eacnn`` (paper 001): a 140-point ResNet → 384-d; the ACE crystal encoder (``models/crystal/ace.py``);
+  CLIP loss with a learnable τ (τ₀ = 0.07);
+- ``xtalnet_cpcp`` (paper 003): the peak-token transformer → 512-d; CSPNet → 512-d; learnable scale
+  exp(s), s₀ = 1; negatives gathered over the global batch;
+
+XCCP (paper 000; 64-d embeddings, CGCNN crystal encoder, batch 128):
 
 - ``den_kan``: small-angle + wide-angle ResNet branches (:class:`XCCPEncoder`) → :class:`KANHead`;
 - ``wa_kan``: the wide-angle branch only (points from the 10° split on) → the same KAN head;
@@ -43,6 +55,9 @@ from torchmetrics import MeanMetric, MetricCollection
 from pxrdbench.errors import ConfigError, InputError
 from pxrdbench.losses.infonce import InfoNCELoss
 from pxrdbench.methods.base import DataRequirements, PXRDMethod
+
+PEAK_TOKEN_KEYS = ("peak_positions", "peak_intensities", "peak_mask")
+"""The batch keys a token pattern encoder reads, in its argument order (see views/peak_tokens.py)."""
 
 
 class ContrastiveMethod(PXRDMethod):
@@ -97,9 +112,16 @@ class ContrastiveMethod(PXRDMethod):
         elif not isinstance(self.crystal_head, nn.Module):
             self.crystal_head = self.crystal_head(int(self.crystal_encoder.output_dim))
 
+    @property
+    def reads_peak_tokens(self) -> bool:
+        """Whether the pattern encoder reads peak tokens (its ``input_kind`` is ``"peak_tokens"``)."""
+        return getattr(self.pattern_encoder, "input_kind", "pattern") == "peak_tokens"
+
     def data_requirements(self) -> DataRequirements:
-        """The pattern, and the crystal graphs the crystal encoder reads."""
-        return DataRequirements(graphs=getattr(self.crystal_encoder, "graph_kind", "cgcnn"))
+        """The pattern (or its peak tokens), and the crystal graphs the crystal encoder reads."""
+        return DataRequirements(
+            graphs=getattr(self.crystal_encoder, "graph_kind", "cgcnn"), peak_tokens=self.reads_peak_tokens
+        )
 
     def configure_losses(self) -> None:
         """Symmetric InfoNCE with a fixed or learnable temperature."""
@@ -114,8 +136,21 @@ class ContrastiveMethod(PXRDMethod):
         self.set_task_metrics({"retrieval": MetricCollection({"retrieval_top1": MeanMetric()})})
 
     def forward(self, patterns: Tensor) -> Tensor:
-        """patterns [B, N] → raw (unnormalised) pattern embeddings [B, D]."""
+        """patterns [B, N] → raw (unnormalised) pattern embeddings [B, D] (dense pattern encoders)."""
         return self.pattern_head(self.pattern_encoder(patterns))
+
+    def encode_patterns(self, batch: Mapping[str, Any]) -> Tensor:
+        """Raw pattern embeddings [B, D] of a batch: from its ``pattern``, or from its peak tokens
+        (``peak_positions``, ``peak_intensities``, ``peak_mask``) for a token encoder."""
+        if not self.reads_peak_tokens:
+            return self(batch["pattern"].to(self.device))
+        missing = [key for key in PEAK_TOKEN_KEYS if key not in batch]
+        if missing:
+            raise InputError(
+                "batch", f"{type(self).__name__} reads peak tokens, but the batch lacks {missing}"
+            )
+        tokens = [batch[key].to(self.device) for key in PEAK_TOKEN_KEYS]
+        return self.pattern_head(self.pattern_encoder(*tokens))
 
     def encode_structures(self, graph: Any) -> Tensor:
         """A torch_geometric Batch of crystal graphs → raw crystal embeddings [G, D]."""
@@ -129,21 +164,32 @@ class ContrastiveMethod(PXRDMethod):
                 "batch['graph']",
                 f"{type(self).__name__} needs crystal graphs: run the data module with with_graphs='cgcnn'",
             )
-        pattern_embedding = self(batch["pattern"])
+        pattern_embedding = self.encode_patterns(batch)
         crystal_embedding = self.encode_structures(graph)
         if pattern_embedding.shape != crystal_embedding.shape:
             raise ConfigError(
                 f"{type(self).__name__}: pattern embedding {tuple(pattern_embedding.shape)} and crystal "
                 f"embedding {tuple(crystal_embedding.shape)} differ (check the heads' output sizes)"
             )
-        return {"pattern_embedding": pattern_embedding, "crystal_embedding": crystal_embedding}
+        embeddable = torch.isfinite(crystal_embedding).all(dim=1)
+        outputs = {"unembeddable": (~embeddable).sum()}
+        if not bool(embeddable.all()):  # e.g. CSPNet over its atom limit: the pair is not trained on
+            pattern_embedding, crystal_embedding = (
+                pattern_embedding[embeddable],
+                crystal_embedding[embeddable],
+            )
+        return {**outputs, "pattern_embedding": pattern_embedding, "crystal_embedding": crystal_embedding}
 
     def compute_losses(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Any]) -> dict[str, Tensor]:
-        """{"loss": symmetric InfoNCE}; the current τ is reported as ``temperature`` when learnable."""
+        """{"loss": symmetric InfoNCE}; also logged: ``unembeddable`` (pairs left out because the crystal
+        encoder could not embed the structure), ``peaks_dropped`` (token encoders: peaks per pattern beyond the
+        view's cap) and the current τ as ``temperature`` when learnable."""
         loss = self.infonce(
             outputs["pattern_embedding"], outputs["crystal_embedding"], gather=self.gather_negatives
         )
-        losses = {"loss": loss}
+        losses = {"loss": loss, "unembeddable": outputs["unembeddable"].float()}
+        if self.reads_peak_tokens and "peak_dropped" in batch:  # peaks the view's token cap left out
+            losses["peaks_dropped"] = batch["peak_dropped"].float().mean()
         if self.infonce.learnable:
             losses["temperature"] = 1.0 / self.infonce.logit_scale().detach()
         return losses
@@ -157,10 +203,11 @@ class ContrastiveMethod(PXRDMethod):
     def embed(self, batch: Mapping[str, Any]) -> Tensor:
         """L2-normalised pattern embeddings [B, D] of a rendered batch (eval mode, no gradients)."""
         with self.evaluating():
-            return F.normalize(self(batch["pattern"].to(self.device)), dim=-1)
+            return F.normalize(self.encode_patterns(batch), dim=-1)
 
     def embed_structures(self, batch: Mapping[str, Any]) -> Tensor:
-        """L2-normalised crystal embeddings [G, D] of a batch's ``graph`` (eval mode, no gradients)."""
+        """L2-normalised crystal embeddings [G, D] of a batch's ``graph`` (eval mode, no gradients); NaN rows
+        for crystals the encoder cannot embed (the retrieval metrics rank them last)."""
         graph = batch.get("graph")
         if graph is None:
             raise InputError("batch['graph']", f"{type(self).__name__} embeds structures from crystal graphs")

@@ -4,7 +4,8 @@ The rule is XtalNet's (paper 003; facts from its public code, see METHOD_NOTES):
 y' = (y − min y) / max y, find peaks with ``scipy.signal.find_peaks(y', height=h, prominence=p)`` (h = 0.01,
 p = 0.02 in ``configs/views/xtalnet.yaml``), and make one token per peak: its integer index on the view's grid
 (looked up in a learned position table, so every index must be < ``position_table``) and its y' value. We keep
-the ``max_tokens`` strongest peaks, list them by position, and pad to ``max_tokens`` with position 0,
+the ``max_tokens`` strongest peaks (the reference has no cap; the batch reports how many the cap left out in
+``peak_dropped``, which token methods log), list them by position, and pad to ``max_tokens`` with position 0,
 intensity 0 and mask False, so every batch has the same token count.
 """
 
@@ -55,16 +56,28 @@ def peaks_of_pattern(
     y: np.ndarray, height: float, prominence: float, max_tokens: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Grid indices (ascending) and y' values of the ``max_tokens`` strongest peaks of one pattern."""
+    index, values, _ = _peaks_and_count(y, height, prominence, max_tokens)
+    return index, values
+
+
+def _peaks_and_count(
+    y: np.ndarray, height: float, prominence: float, max_tokens: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`peaks_of_pattern` plus the number of peaks found before the cap."""
     yn = normalise_for_peaks(y)
     index, _ = find_peaks(yn, height=height, prominence=prominence)
+    found = len(index)
     if len(index) > max_tokens:
         strongest = np.argsort(-yn[index], kind="stable")[:max_tokens]
         index = np.sort(index[strongest])
-    return index.astype(np.int64), yn[index].astype(np.float32)
+    return index.astype(np.int64), yn[index].astype(np.float32), found
 
 
-def pick_peak_tokens(patterns: Tensor, rule: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
-    """Peak tokens of a batch of patterns on one grid.
+def pick_peak_tokens(
+    patterns: Tensor, rule: dict[str, Any], *, dropped: list[int] | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Peak tokens of a batch of patterns on one grid (``dropped``, when given, receives per pattern the number
+    of peaks beyond ``max_tokens`` that the cap left out).
 
     Args:
         patterns: Float[B, N] patterns on the view's grid (any scale; masked points should be 0).
@@ -91,8 +104,10 @@ def pick_peak_tokens(patterns: Tensor, rule: dict[str, Any]) -> tuple[Tensor, Te
     intensities = np.zeros((b, max_tokens), dtype=np.float32)
     mask = np.zeros((b, max_tokens), dtype=bool)
     for row in range(b):
-        index, height_values = peaks_of_pattern(values[row], height, prominence, max_tokens)
+        index, height_values, found = _peaks_and_count(values[row], height, prominence, max_tokens)
         k = len(index)
+        if dropped is not None:
+            dropped.append(found - k)
         positions[row, :k], intensities[row, :k], mask[row, :k] = index, height_values, True
     device = patterns.device
     return (
@@ -104,9 +119,13 @@ def pick_peak_tokens(patterns: Tensor, rule: dict[str, Any]) -> tuple[Tensor, Te
 
 def add_peak_tokens(batch: dict[str, Any], rule: dict[str, Any]) -> dict[str, Any]:
     """A copy of a rendered batch plus the tokens of its ``pattern``: ``peak_positions``,
-    ``peak_intensities``, ``peak_mask``."""
-    positions, intensities, mask = pick_peak_tokens(batch["pattern"], rule)
-    return {**batch, "peak_positions": positions, "peak_intensities": intensities, "peak_mask": mask}
+    ``peak_intensities``, ``peak_mask``, and ``peak_dropped`` Long[B] (peaks left out by the token cap)."""
+    dropped: list[int] = []
+    positions, intensities, mask = pick_peak_tokens(batch["pattern"], rule, dropped=dropped)
+    return {
+        **batch, "peak_positions": positions, "peak_intensities": intensities, "peak_mask": mask,
+        "peak_dropped": torch.tensor(dropped, dtype=torch.long, device=positions.device),
+    }  # fmt: skip
 
 
 def add_view_tokens(view: Any, batch: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,10 @@ matrix products over chunks of queries AND candidates so memory stays bounded (a
 time): a pool of 1,000,000 × 64-d candidates runs on a CPU. Everything runs under ``torch.no_grad`` on the
 inputs' device.
 
+Embeddings that are not finite (an encoder that cannot embed a structure, e.g. CSPNet over 400 atoms, returns
+NaN) never help the truth: such a candidate ranks below every finite one (never above or tied with a truth) and
+never appears in a top-k; a query whose query embedding or best true candidate is not finite ranks last (a miss).
+
 A candidate restriction (``candidate_mask`` / ``allowed``) is either a boolean Tensor[Q, C] or a callable
 ``(query_slice, candidate_slice) -> Bool[q, c]`` evaluated per block (e.g.
 :func:`pxrdbench.tasks.metrics.pools.element_prescreen`).
@@ -87,7 +91,7 @@ def topk_similarities(
         best_v = torch.empty((q.shape[0], 0), device=q.device)
         best_i = torch.empty((q.shape[0], 0), dtype=torch.long, device=q.device)
         for cs in _chunks(num_c, chunk_size):
-            sims = q @ _unit(candidates[cs].to(q.device)).T
+            sims = torch.nan_to_num(q @ _unit(candidates[cs].to(q.device)).T, nan=float("-inf"))
             block = _mask_block(candidate_mask, qs, cs, q.device)
             if block is not None:
                 sims = torch.where(block, sims, float("-inf"))
@@ -209,8 +213,10 @@ def rank_counts(
         else:
             s_true = torch.full((q.shape[0], 1), float("-inf"), device=q.device)
             for cs in c_chunks:
-                best = torch.where(is_true(cs), sims(cs), float("-inf")).amax(dim=1, keepdim=True)
+                scores = torch.nan_to_num(sims(cs), nan=float("-inf"))
+                best = torch.where(is_true(cs), scores, float("-inf")).amax(dim=1, keepdim=True)
                 s_true = torch.maximum(s_true, best)
+        missed = ~torch.isfinite(s_true)  # no finite embedding for the query or its truth: ranks last
         for cs in c_chunks:
             s = sims(cs)
             true_block = is_true(cs)
@@ -218,7 +224,7 @@ def rank_counts(
             block = _mask_block(allowed, qs, cs, q.device)
             if block is not None:
                 other &= block
-            above = s > s_true + tie_tolerance
+            above = (s > s_true + tie_tolerance) | missed
             level = (~above) & (s >= s_true - tie_tolerance)
             higher[qs] += (above & other).sum(dim=1)
             tied[qs] += (level & other).sum(dim=1)

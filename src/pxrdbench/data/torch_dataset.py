@@ -82,8 +82,12 @@ def graph_data(cache: DatasetCache, row: int, kind: str) -> Any:
 
 def graph_from_arrays(g: dict[str, np.ndarray]) -> Any:
     """``Data`` from atom and edge arrays as :meth:`DatasetCache.graph_arrays` returns them: ``z``, ``frac``,
-    ``lattice`` (3×3, rows = vectors, Å), ``edge_index`` (2, E), ``distance`` (E,) [, ``edge_vec`` (E, 3)]."""
+    ``lattice`` (3×3, rows = vectors, Å), ``edge_index`` (2, E), ``distance`` (E,) [, ``edge_vec`` (E, 3)];
+    without ``edge_index`` the graph has no edges (the ``atoms`` kind)."""
     from torch_geometric.data import Data
+
+    if "edge_index" not in g:
+        g = {**g, "edge_index": np.zeros((2, 0), dtype=np.int64), "distance": np.zeros(0, dtype=np.float32)}
 
     data = Data(
         x=torch.as_tensor(np.asarray(g["z"]).astype(np.int64)),

@@ -110,7 +110,7 @@ def hidden_structures(queries: list[RietveldQuery], cache: Any, view: Any, graph
                 "elements": elements,
             }
             if graph is not None:
-                arrays = {**result["atoms"], **result[graph]}
+                arrays = {**result["atoms"], **(result[graph] if graph != "atoms" else {})}
                 item["graph"] = graph_from_arrays(arrays)
             hidden.items.append(item)
             hidden.owner.append(qi)

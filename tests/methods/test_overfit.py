@@ -26,7 +26,8 @@ epochs, not a few hundred steps), one rule per family (``RECIPES``, where the me
   lr kills the 230-class head's GELU units within 10 steps);
 - den_kan_tiny, wa_kan_tiny, den_mlp_tiny, eacnn_tiny (contrastive): lr 2e-3, 250 steps (inside the 170-470 window
   in which the three XCCP twins pass);
-- xtalnet_cpcp_tiny (contrastive, its own recipe): lr 2e-3, 400 steps (84-94 % at 250, 94-97 % at 400 on seeds 0-2).
+- xtalnet_cpcp_tiny (contrastive, its own recipe): lr 2e-3, 400 steps (84-94 % at 250, 94-97 % at 400 on seeds 0-2);
+- difcon_tiny, difcon_supervised_tiny (the fine-tuning stage: CS, EG and SG-per-CS heads): lr 2e-3, 250 steps.
 
 Drop path (alphadiffract_tiny: 0.3) and batch norm are left as configured; eval mode turns drop path off and makes
 batch norm use its running statistics. Those lag the weights of the contrastive twins' tiny ResNet branches: eval
@@ -98,6 +99,9 @@ RECIPES: dict[str, Recipe] = {
     # EACNN's twin (ACE + 140-point ResNet) passes the family recipe. XtalNet CPCP's twin (peak-token transformer,
     # CSPNet, dropout 0.1) reaches 84-94 % at 250 steps (seeds 0-2) and 94-97 % at 400: a recipe by name.
     "xtalnet_cpcp_tiny": Recipe(lr=2e-3, steps=400),
+    # DIFCON and its supervised ablation (fine-tuning stage: encoder + CS / EG / SG-per-CS heads), lr 2e-3: all three
+    # heads at 100 % at step 200 on seeds 0-2 (seed 2 only 50-69 % at 150; at 7e-4 seed 0 reaches 56-84 % by 200).
+    "pxrdbench.methods.difcon.DIFCON": Recipe(lr=2e-3, steps=250),
 }
 
 

@@ -129,3 +129,11 @@ class SimulatedDataModule(L.LightningDataModule):
 
             batch = add_view_tokens(self.view, batch)
         return batch
+
+
+def apply_requirements(datamodule: Any, requirements: Any) -> None:
+    """Make ``datamodule`` attach what a method's ``data_requirements()`` asks for: crystal graphs
+    (``graphs``), augmented views per structure (``views``) and peak tokens (``peak_tokens``)."""
+    datamodule.with_graphs = requirements.graphs
+    datamodule.n_views = requirements.views
+    datamodule.peak_tokens = requirements.peak_tokens

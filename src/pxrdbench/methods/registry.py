@@ -21,6 +21,7 @@ from pxrdbench.errors import ConfigError, PxrdbenchError, did_you_mean
 METHOD_MODULES: tuple[str, ...] = (
     "pxrdbench.methods.supervised",
     "pxrdbench.methods.contrastive",
+    "pxrdbench.methods.difcon",
     "pxrdbench.methods.baselines",
 )
 TINY_SUFFIX = "_tiny"
@@ -120,10 +121,15 @@ def create_method(name: str, overrides: list[str] | None = None, **init_args: An
 
 
 def count_parameters(model: Any) -> int:
-    """Trainable parameters: ``model.num_parameters`` when defined (baselines: 0), else the parameter sum."""
-    if hasattr(model, "num_parameters"):
+    """Learned parameters: ``model.num_parameters`` when defined (baselines: 0), else the sum over every
+    parameter, frozen ones included (a two-stage method freezes the modules a stage leaves unused)."""
+    from pxrdbench.methods.base import PXRDMethod
+
+    if not isinstance(model, PXRDMethod) and hasattr(
+        model, "num_parameters"
+    ):  # Lightning's counts trainable only
         return int(model.num_parameters)
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return sum(p.numel() for p in model.parameters())
 
 
 def method_info(name: str) -> dict[str, Any]:

@@ -167,10 +167,9 @@ def fill_view_arguments(config: Any) -> None:
 
 def configure_data_for(datamodule: Any, method: Any) -> None:
     """Make the data module attach what the method declares it needs (graphs, views, peak tokens)."""
-    requirements = method.data_requirements()
-    datamodule.with_graphs = requirements.graphs
-    datamodule.n_views = requirements.views
-    datamodule.peak_tokens = requirements.peak_tokens
+    from pxrdbench.data.datamodule import apply_requirements
+
+    apply_requirements(datamodule, method.data_requirements())
 
 
 def make_cli(args: Sequence[str], *, instantiate: bool = True, run: bool = False) -> PXRDCLI:

@@ -205,8 +205,11 @@ class PretrainFinetune(Recipe):
         first, second = ctx.budget.split(self.pretrain_fraction)
         method = scale_learning_rate(ctx.build_method(ctx.seed), ctx.lr_factor)
         stages = []
+        from pxrdbench.data.datamodule import apply_requirements
+
         for stage, budget in (("pretrain", first), ("finetune", second)):
             method.set_training_stage(stage)
+            apply_requirements(ctx.datamodule, method.data_requirements())  # e.g. two views to pre-train
             method, record, is_zero = fit_once(ctx, ctx.seed, ctx.run_dir / stage, stage, method, budget)
             stages.append(record)
         return Trained(method if is_zero else None, sum(s["patterns"] for s in stages), stages)

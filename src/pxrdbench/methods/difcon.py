@@ -141,20 +141,17 @@ class DIFCON(PXRDMethod):
 
     def forward_batch(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """Pre-training: the two views' expander outputs; fine-tuning: the heads' outputs."""
-        if self.training_stage == "pretrain" and self.training:
-            if "pattern_2" not in batch:
-                raise InputError(
-                    "batch", "DIFCON pre-training needs two views ('pattern_2'): set n_views = 2"
-                )
-            z_a = self.expander(self.encoder(batch["pattern"]))
-            z_b = self.expander(self.encoder(batch["pattern_2"]))
-            return {"z_a": z_a, "z_b": z_b}
-        if (
-            self.training_stage == "pretrain"
-        ):  # validation while pre-training: the loss of two views needs both
-            if "pattern_2" in batch:
-                return {"z_a": self.expander(self.encoder(batch["pattern"])),
-                        "z_b": self.expander(self.encoder(batch["pattern_2"]))}  # fmt: skip
+        if self.training_stage == "pretrain":
+            if "pattern_2" not in batch:  # in training an error; in validation the heads' outputs (no loss)
+                if self.training:
+                    raise InputError(
+                        "batch", "DIFCON pre-training needs two views ('pattern_2'): set n_views = 2"
+                    )
+                return self(batch["pattern"])
+            return {
+                "z_a": self.expander(self.encoder(batch["pattern"])),
+                "z_b": self.expander(self.encoder(batch["pattern_2"])),
+            }
         return self(batch["pattern"])
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:

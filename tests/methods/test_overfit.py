@@ -97,7 +97,7 @@ RECIPES: dict[str, Recipe] = {
     # batch-norm running statistics of the tiny ResNet branches lag the weights. 250 sits well inside the window.
     "pxrdbench.methods.contrastive.ContrastiveMethod": Recipe(lr=2e-3, steps=250),
     # EACNN's twin (ACE + 140-point ResNet) passes the family recipe. XtalNet CPCP's twin (peak-token transformer,
-    # CSPNet, dropout 0.1) reaches 84-94 % at 250 steps (seeds 0-2) and 94-97 % at 400: a recipe by name.
+    # CSPNet) reached 84-94 % at 250 steps (seeds 0-2; width 16, dropout 0.1) and 94-97 % at 400: a recipe by name.
     "xtalnet_cpcp_tiny": Recipe(lr=2e-3, steps=400),
     # DIFCON and its supervised ablation (fine-tuning stage: encoder + CS / EG / SG-per-CS heads), lr 2e-3: all three
     # heads at 100 % at step 200 on seeds 0-2 (seed 2 only 50-69 % at 150; at 7e-4 seed 0 reaches 56-84 % by 200).

@@ -38,12 +38,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from pxrdbench.errors import ConfigError, InputError
-from pxrdbench.models.crystal.cgcnn import mean_per_graph
+from pxrdbench.models.crystal.cgcnn import MAX_ATOMIC_NUMBER, mean_per_graph
 from pxrdbench.models.crystal.edge_convolution import ChannelwiseConvolution
 from pxrdbench.models.crystal.radial import RadialEmbedding, edge_lengths
 from pxrdbench.models.crystal.symmetric_contraction import SymmetricContraction
-
-MAX_ATOMIC_NUMBER = 100
 
 
 class ElementLinear(nn.Module):

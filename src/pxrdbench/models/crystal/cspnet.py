@@ -41,9 +41,8 @@ from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
 from pxrdbench.errors import ConfigError, InputError
-from pxrdbench.models.crystal.cgcnn import mean_per_graph
+from pxrdbench.models.crystal.cgcnn import MAX_ATOMIC_NUMBER, mean_per_graph
 
-MAX_ATOMIC_NUMBER = 100
 GRAM_DIM = 9
 
 
